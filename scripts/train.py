@@ -1,0 +1,118 @@
+#!/usr/bin/env python
+"""Train a PINN: `python scripts/train.py pde=wave model.width=200 optimizer.learning_rate=1e-4`.
+
+Hydra composes conf/config.yaml with one option of each group (pde/, model/, optimizer/,
+data/); `-m` sweeps (`-m seed=123,234 optimizer.learning_rate=1e-3,1e-4`). Before Hydra
+creates a run folder, every composed config (every combination of a sweep) is validated:
+a bad value ends the command with a one-line error and exit status 2.
+"""
+
+from __future__ import annotations
+
+import itertools
+import sys
+from pathlib import Path
+
+CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
+MAX_PRECHECK = 5000  # sweeps larger than this are validated job by job instead
+
+
+def _one_line(error: BaseException) -> str:
+    """Hydra's multi-line composition errors as one line that names the field."""
+    text = str(error)
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    head = lines[0] if lines else type(error).__name__
+    if "Available options in" in text:
+        # the group's options are the tab-indented lines right after that header
+        tail = text.split("Available options in", 1)[1].splitlines()[1:]
+        options = []
+        for line in tail:
+            if not line.startswith("\t"):
+                break
+            options.append(line.strip())
+        return f"{head.rstrip('.')}; allowed: {', '.join(options)}"
+    cause = error.__cause__ or error.__context__
+    if cause is not None and str(cause).strip():
+        head = f"{head.rstrip('.')}: {str(cause).strip().splitlines()[0]}"
+    return head
+
+
+def _expand(overrides: list[str]) -> list[list[str]]:
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parsed = OverridesParser.create().parse_overrides(overrides)
+    choices = []
+    for override in parsed:
+        if override.is_sweep_override():
+            key = override.get_key_element()
+            choices.append([f"{key}={value}" for value in override.sweep_string_iterator()])
+        else:
+            choices.append([override.input_line])
+    return [list(combo) for combo in itertools.islice(itertools.product(*choices), MAX_PRECHECK)]
+
+
+def precheck(argv: list[str]) -> str | None:
+    """Compose and validate the config(s) the command line asks for; an error line or None."""
+    flags = {"-m", "--multirun"}
+    if any(a.startswith("-") and a not in flags for a in argv):
+        return None  # --help, --cfg, -cn ...: Hydra's own business
+    overrides = [a for a in argv if a not in flags and not a.lstrip("+~").startswith("hydra")]
+    from hydra import compose, initialize_config_dir
+    from omegaconf import OmegaConf
+
+    from jpinn.experiment import ConfigError, validate
+
+    try:
+        combos = _expand(overrides) if any(a in flags for a in argv) else [overrides]
+    except Exception as error:  # a malformed override
+        return _one_line(error)
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        for combo in combos:
+            try:
+                cfg = compose(config_name="config", overrides=combo)
+                config = OmegaConf.to_container(cfg, resolve=True)
+                validate(config)
+            except ConfigError as error:
+                return str(error)
+            except Exception as error:
+                return _one_line(error)
+    return None
+
+
+def _main():
+    import hydra
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import DictConfig, OmegaConf
+
+    @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
+    def main(cfg: DictConfig) -> float:
+        import logging
+
+        from jpinn.experiment import ConfigError, build, execute
+
+        for noisy in ("jax", "matplotlib"):  # backend probing and font-cache notes
+            logging.getLogger(noisy).setLevel(logging.WARNING)
+        config = OmegaConf.to_container(cfg, resolve=True)
+        run_dir = Path(HydraConfig.get().runtime.output_dir)
+        try:
+            run = build(config)
+        except ConfigError as error:
+            print(f"train.py: error: {error}", file=sys.stderr)
+            sys.exit(2)
+        summary = execute(run, run_dir)
+        print(
+            f"{run_dir}: loss {summary['loss']:.3e}  L2RE {summary['l2re']:.3e} ({summary['test_set']})"
+            f"  {summary['iterations']} iterations in {summary['seconds']:.1f} s"
+            f" (+{summary['compile_seconds']:.1f} s compile)"
+        )
+        return summary["loss"]
+
+    main()
+
+
+if __name__ == "__main__":
+    message = precheck(sys.argv[1:])
+    if message is not None:
+        print(f"train.py: error: {message}", file=sys.stderr)
+        sys.exit(2)
+    _main()

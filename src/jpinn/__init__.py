@@ -1,0 +1,23 @@
+"""jpinn: train physics-informed neural networks in JAX and study their loss landscapes.
+
+A notebook builds a run by hand::
+
+    import jax, jpinn
+    pde = jpinn.pdes.Convection(beta=40.0)
+    data = jpinn.sample_collocation(pde, n_residual=10_000, seed=0)
+    model = jpinn.models.MLP(width=50, depth=3, key=jax.random.PRNGKey(0))
+    loss, w0 = jpinn.build_loss(pde, model, data)
+    result = jpinn.train(loss, w0, [jpinn.Phase(jpinn.optim.Adam(1e-3), 1000)])
+"""
+
+from . import data as data, models as models, optim as optim, pdes as pdes
+from .data import sample_collocation as sample_collocation, test_points as test_points
+from .derivatives import derivatives as derivatives
+from .experiment import ConfigError as ConfigError, evaluate as evaluate
+from .io import load_run as load_run
+from .loss import PINNLoss as PINNLoss, build_loss as build_loss, loss_components as loss_components
+from .metrics import l1re as l1re, l2re as l2re
+from .precision import set_precision as set_precision
+from .train import Phase as Phase, PhaseReport as PhaseReport, TrainResult as TrainResult, train as train
+
+__version__ = "0.1.0"

@@ -1,0 +1,121 @@
+"""Collocation sets and test grids of the study (PAPER.md section 1).
+
+The grid is ``n_x`` equispaced x values (endpoints included) by ``n_t`` equispaced t values
+in [0, 1]. Residual points are drawn without replacement from the interior
+``x[1:-1] x t[1:]`` (t = 1 included, t = 0 excluded); the initial points are all x at
+t = 0; the boundary points are all t at x_min and at x_max. The data are fixed for the
+whole run.
+"""
+
+from __future__ import annotations
+
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jaxtyping import Array, Float
+
+from .pdes import AbstractPDE
+
+# the two test sets of PAPER.md section 1: the paper text's full grid, the companion code's
+TEST_SETS: dict[str, tuple[int, int]] = {"full": (257, 101), "companion": (129, 101)}
+
+
+class Collocation(eqx.Module):
+    """The training points. Each array has shape ``(n, 2)`` with columns (x, t)."""
+
+    residual_points: Float[Array, "n_res 2"]
+    initial_points: Float[Array, "n_x 2"]
+    boundary_left: Float[Array, "n_t 2"]
+    boundary_right: Float[Array, "n_t 2"]
+
+    def counts(self) -> dict[str, int]:
+        return {
+            "residual": int(self.residual_points.shape[0]),
+            "initial": int(self.initial_points.shape[0]),
+            "boundary": int(self.boundary_left.shape[0] + self.boundary_right.shape[0]),
+        }
+
+
+def _check_count(field: str, value, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise ValueError(f"{field}: must be an integer, got {value!r}")
+    if value < minimum:
+        raise ValueError(f"{field}: must be >= {minimum}, got {value}")
+    return int(value)
+
+
+def grid_axes(pde: AbstractPDE, n_x: int, n_t: int) -> tuple[np.ndarray, np.ndarray]:
+    """The equispaced x and t axes (float64 NumPy, endpoints included)."""
+    x = np.linspace(pde.x_min, pde.x_max, n_x)
+    t = np.linspace(pde.t_min, pde.t_max, n_t)
+    return x, t
+
+
+def _interior(x: np.ndarray, t: np.ndarray) -> np.ndarray:
+    # interior x[1:-1] x t[1:], x-major: row k is (x[1 + k // (n_t - 1)], t[1 + k % (n_t - 1)])
+    xx, tt = np.meshgrid(x[1:-1], t[1:], indexing="ij")
+    return np.stack([xx.ravel(), tt.ravel()], axis=1)
+
+
+def _edges(x: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    initial = np.stack([x, np.full_like(x, t[0])], axis=1)
+    left = np.stack([np.full_like(t, x[0]), t], axis=1)
+    right = np.stack([np.full_like(t, x[-1]), t], axis=1)
+    return initial, left, right
+
+
+def sample_collocation(
+    pde: AbstractPDE,
+    *,
+    n_x: int = 257,
+    n_t: int = 101,
+    n_residual: int = 10_000,
+    seed: int = 0,
+    dtype=jnp.float32,
+) -> Collocation:
+    """The study's sampler: ``n_residual`` interior grid points without replacement.
+
+    The draw is a ``jax.random.permutation`` of the interior indices under
+    ``PRNGKey(seed)``, so the same seed gives the same points on every platform.
+    """
+    n_x = _check_count("data.n_x", n_x, 3)
+    n_t = _check_count("data.n_t", n_t, 2)
+    n_interior = (n_x - 2) * (n_t - 1)
+    n_residual = _check_count("data.n_residual", n_residual, 1)
+    if n_residual > n_interior:
+        raise ValueError(
+            f"data.n_residual: the {n_x} x {n_t} grid interior holds {n_interior} points, "
+            f"got {n_residual}; allowed: 1..{n_interior}"
+        )
+    x, t = grid_axes(pde, n_x, n_t)
+    interior = _interior(x, t)
+    with jax.default_device(jax.devices("cpu")[0]):
+        order = jax.random.permutation(jax.random.PRNGKey(seed), n_interior)
+    chosen = interior[np.asarray(order[:n_residual])]
+    initial, left, right = _edges(x, t)
+    as_array = lambda a: jnp.asarray(a, dtype=dtype)  # noqa: E731
+    return Collocation(as_array(chosen), as_array(initial), as_array(left), as_array(right))
+
+
+def test_points(pde: AbstractPDE, test_set: str = "full", dtype=jnp.float32) -> Float[Array, "n 2"]:
+    """Test points: the interior ``x[1:-1] x t[1:]`` plus the initial and both boundary sets.
+
+    ``"full"`` is the 257 x 101 grid of the paper's text, ``"companion"`` the companion
+    code's 129 x 101 grid (which produced the published numbers). As in both sources, the
+    two corners at t = 0 appear in the initial and in the boundary sets.
+    """
+    if test_set not in TEST_SETS:
+        raise ValueError(f"data.test_set: unknown test set {test_set!r}; allowed: {', '.join(TEST_SETS)}")
+    x, t = grid_axes(pde, *TEST_SETS[test_set])
+    initial, left, right = _edges(x, t)
+    return jnp.asarray(np.concatenate([_interior(x, t), initial, left, right]), dtype=dtype)
+
+
+def n_test_points(test_set: str) -> int:
+    n_x, n_t = TEST_SETS[test_set]
+    return (n_x - 2) * (n_t - 1) + n_x + 2 * n_t
+
+
+__all__ = ["Collocation", "TEST_SETS", "grid_axes", "sample_collocation", "test_points", "n_test_points"]

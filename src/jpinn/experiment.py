@@ -1,0 +1,285 @@
+"""A whole run from a plain config dict: validate, build, train, write the run outputs.
+
+This is what ``scripts/train.py`` calls after Hydra composed the config; a notebook can
+call it with a dict. The library never imports Hydra or OmegaConf.
+
+Every field is checked before anything is compiled; a bad one raises ``ConfigError`` with
+a one-line message naming the field and what is allowed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import platform
+import time
+from pathlib import Path
+from typing import Any
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+
+from . import io
+from .data import TEST_SETS, Collocation, sample_collocation, test_points
+from .derivatives import METHODS
+from .loss import PINNLoss, build_loss
+from .metrics import l1re, l2re
+from .models import MODELS, make_model
+from .optim import make_optimizer
+from .pdes import AbstractPDE, make_pde
+from .precision import DTYPES, MATMUL_PRECISION, set_precision
+from .train import Phase, TrainResult, train
+
+# the keys each section may hold (a key outside these is a mistake, not an extension)
+TOP_KEYS = {
+    "seed", "dtype", "derivatives", "log_every", "quiet", "plot",
+    "pde", "model", "data", "loss", "optimizer",
+}
+DATA_KEYS = {"name", "n_x", "n_t", "n_residual", "seed", "test_set"}
+MODEL_KEYS = {"name", "width", "depth"}
+LOSS_KEYS = {"mse_factor"}
+
+
+class ConfigError(ValueError):
+    """A config field with a value that is not allowed; the message is one line."""
+
+
+def _where(prefix: str, error: Exception) -> ConfigError:
+    message = str(error).splitlines()[0] if str(error) else type(error).__name__
+    return ConfigError(f"{prefix}{message}" if prefix else message)
+
+
+def _check_keys(section: str, value: Any, allowed: set[str]) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ConfigError(f"{section}: must be a mapping, got {value!r}")
+    for key in value:
+        if key not in allowed:
+            field = f"{section}.{key}" if section else str(key)
+            raise ConfigError(f"{field}: unknown key; allowed: {', '.join(sorted(allowed))}")
+    return value
+
+
+def _check_int(field: str, value: Any, minimum: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(f"{field}: must be an integer >= {minimum}, got {value!r}")
+    if value < minimum:
+        raise ConfigError(f"{field}: must be an integer >= {minimum}, got {value}")
+    return value
+
+
+def _check_bool(field: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigError(f"{field}: must be true or false, got {value!r}")
+    return value
+
+
+def build_pde(pde_config: dict[str, Any]) -> AbstractPDE:
+    if not isinstance(pde_config, dict) or "name" not in pde_config:
+        raise ConfigError("pde.name: missing; allowed: convection, reaction, wave")
+    coefficients = {k: v for k, v in pde_config.items() if k != "name"}
+    try:
+        return make_pde(pde_config["name"], **coefficients)
+    except (ValueError, TypeError) as error:
+        raise _where("", error) from None
+
+
+def build_phases(optimizer_config: dict[str, Any]) -> list[Phase]:
+    """``optimizer.phases``: a list of ``{name, iterations, **hyperparameters}``."""
+    if not isinstance(optimizer_config, dict):
+        raise ConfigError(f"optimizer: must be a mapping, got {optimizer_config!r}")
+    entries = optimizer_config.get("phases")
+    if not isinstance(entries, list) or not entries:
+        raise ConfigError("optimizer.phases: must be a non-empty list of {name, iterations, ...}")
+    phases = []
+    for i, entry in enumerate(entries):
+        where = f"optimizer.phases[{i}]"
+        if not isinstance(entry, dict):
+            raise ConfigError(f"{where}: must be a mapping with name and iterations, got {entry!r}")
+        entry = dict(entry)
+        if "name" not in entry:
+            raise ConfigError(f"{where}.name: missing")
+        iterations = _check_int(f"{where}.iterations", entry.pop("iterations", None))
+        name = entry.pop("name")
+        label = entry.pop("label", None)
+        try:
+            optimizer = make_optimizer(name, **entry)
+        except (ValueError, TypeError) as error:
+            raise _where(f"{where}.", error) from None
+        phases.append(Phase(optimizer, iterations, label))
+    return phases
+
+
+def build_model(config: dict[str, Any], key, dtype):
+    model_config = _check_keys("model", config["model"], MODEL_KEYS)
+    name = model_config.get("name", "mlp")
+    hyper = {k: v for k, v in model_config.items() if k != "name"}
+    try:
+        return make_model(name, key=key, dtype=dtype, **hyper)
+    except (ValueError, TypeError) as error:
+        raise _where("", error) from None
+
+
+def validate(config: dict[str, Any]) -> dict[str, Any]:
+    """Check every field of a run config; return it unchanged. No array is created."""
+    _check_keys("", config, TOP_KEYS)
+    for key in ("pde", "model", "data", "optimizer"):
+        if key not in config:
+            raise ConfigError(f"{key}: missing config group")
+    _check_int("seed", config.get("seed", 0), minimum=0)
+    if config.get("dtype", "float32") not in DTYPES:
+        raise ConfigError(f"dtype: unknown dtype {config.get('dtype')!r}; allowed: {', '.join(DTYPES)}")
+    if config.get("derivatives", "forward") not in METHODS:
+        raise ConfigError(
+            f"derivatives: unknown method {config.get('derivatives')!r}; allowed: {', '.join(METHODS)}"
+        )
+    _check_int("log_every", config.get("log_every", 100))
+    _check_bool("quiet", config.get("quiet", False))
+    _check_bool("plot", config.get("plot", True))
+    build_pde(config["pde"])
+    model = _check_keys("model", config["model"], MODEL_KEYS)
+    if model.get("name", "mlp") not in MODELS:
+        raise ConfigError(f"model.name: unknown model {model.get('name')!r}; allowed: {', '.join(MODELS)}")
+    _check_int("model.width", model.get("width", 50))
+    _check_int("model.depth", model.get("depth", 3))
+    data = _check_keys("data", config["data"], DATA_KEYS)
+    n_x = _check_int("data.n_x", data.get("n_x", 257), minimum=3)
+    n_t = _check_int("data.n_t", data.get("n_t", 101), minimum=2)
+    n_res = _check_int("data.n_residual", data.get("n_residual", 10_000))
+    if n_res > (n_x - 2) * (n_t - 1):
+        raise ConfigError(
+            f"data.n_residual: the {n_x} x {n_t} grid interior holds {(n_x - 2) * (n_t - 1)} "
+            f"points, got {n_res}; allowed: 1..{(n_x - 2) * (n_t - 1)}"
+        )
+    _check_int("data.seed", data.get("seed", config.get("seed", 0)), minimum=0)
+    if data.get("test_set", "full") not in TEST_SETS:
+        raise ConfigError(
+            f"data.test_set: unknown test set {data.get('test_set')!r}; allowed: {', '.join(TEST_SETS)}"
+        )
+    loss = _check_keys("loss", config.get("loss", {}), LOSS_KEYS)
+    factor = loss.get("mse_factor", 1.0)
+    if isinstance(factor, bool) or not isinstance(factor, (int, float)) or not (0 < factor < math.inf):
+        raise ConfigError(f"loss.mse_factor: must be a finite number > 0 (1 code, 0.5 paper), got {factor!r}")
+    build_phases(config["optimizer"])
+    return config
+
+
+@dataclasses.dataclass
+class Run:
+    """Everything a run needs, built from a config: call ``execute`` to train it."""
+
+    config: dict[str, Any]
+    pde: AbstractPDE
+    data: Collocation
+    loss: PINNLoss
+    w0: jax.Array
+    phases: list[Phase]
+    dtype: Any
+
+
+def build(config: dict[str, Any]) -> Run:
+    """Validate ``config`` and build problem, data, model, loss and phases."""
+    validate(config)
+    dtype = set_precision(config.get("dtype", "float32"))
+    seed = config.get("seed", 0)
+    pde = build_pde(config["pde"])
+    data_config = config["data"]
+    data = sample_collocation(
+        pde,
+        n_x=data_config.get("n_x", 257),
+        n_t=data_config.get("n_t", 101),
+        n_residual=data_config.get("n_residual", 10_000),
+        seed=data_config.get("seed", seed),
+        dtype=dtype,
+    )
+    model = build_model(config, jax.random.PRNGKey(seed), dtype)
+    loss, w0 = build_loss(
+        pde,
+        model,
+        data,
+        method=config.get("derivatives", "forward"),
+        mse_factor=config.get("loss", {}).get("mse_factor", 1.0),
+    )
+    return Run(config, pde, data, loss, w0, build_phases(config["optimizer"]), dtype)
+
+
+def evaluate(model, pde: AbstractPDE, test_set: str = "full", dtype=jnp.float32) -> dict[str, float]:
+    """L2RE and L1RE of ``model`` against the exact solution on a test set."""
+    points = test_points(pde, test_set, dtype)
+    prediction = model.predict(points)
+    exact = pde.exact(points[:, 0], points[:, 1])
+    return {"l2re": float(l2re(prediction, exact)), "l1re": float(l1re(prediction, exact))}
+
+
+def _device_description() -> dict[str, str]:
+    device = jax.devices()[0]
+    return {
+        "platform": device.platform,
+        "device_kind": getattr(device, "device_kind", "unknown"),
+        "device_count": str(jax.device_count()),
+        "host": platform.node(),
+        "processor": platform.processor() or platform.machine(),
+    }
+
+
+def execute(run: Run, run_dir: str | Path, *, progress: bool | None = None) -> dict[str, Any]:
+    """Train ``run`` and write the run outputs of DESIGN.md into ``run_dir``.
+
+    ``metrics.jsonl`` grows line by line while training; the checkpoint, ``summary.json``
+    and the figures follow at the end. Returns the summary.
+    """
+    import importlib.metadata as metadata
+
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    config = run.config
+    if progress is None:
+        progress = not config.get("quiet", False)
+    start = time.perf_counter()
+    with io.MetricsWriter(run_dir / io.METRICS_FILE) as writer:
+        result: TrainResult = train(
+            run.loss, run.w0, run.phases, log_every=config.get("log_every", 100),
+            callback=writer, progress=progress,
+        )
+    io.save_checkpoint(run_dir, result.w, config)
+    model = run.loss.model(result.w)
+    total, components = eqx.filter_jit(lambda f, w: f(w))(run.loss, result.w)
+    test_set = config["data"].get("test_set", "full")
+    errors = {name: evaluate(model, run.pde, name, run.dtype) for name in TEST_SETS}
+    iterations = sum(p.iterations for p in result.phases)
+    seconds = sum(p.seconds for p in result.phases)
+    summary = {
+        "pde": {"name": run.pde.name, **run.pde.coefficients()},
+        "loss": float(total),
+        **{k: float(v) for k, v in components.items()},
+        "l2re": errors[test_set]["l2re"],
+        "l1re": errors[test_set]["l1re"],
+        "test_set": test_set,
+        "errors": errors,
+        "iterations": iterations,
+        "seconds": seconds,
+        "seconds_per_iteration": seconds / iterations if iterations else float("nan"),
+        "compile_seconds": sum(p.compile_seconds for p in result.phases),
+        "wall_seconds": time.perf_counter() - start,
+        "phases": [p.to_dict() for p in result.phases],
+        "n_parameters": int(run.w0.shape[0]),
+        "data": run.data.counts(),
+        "dtype": config.get("dtype", "float32"),
+        "matmul_precision": MATMUL_PRECISION,
+        "derivatives": config.get("derivatives", "forward"),
+        "device": _device_description(),
+        "versions": {pkg: metadata.version(pkg) for pkg in ("jax", "jaxlib", "optax", "equinox")},
+        "python": platform.python_version(),
+    }
+    if config.get("plot", True):
+        from .plot import plot_history, plot_solution
+
+        figures = run_dir / "figures"
+        figures.mkdir(exist_ok=True)
+        plot_solution(model, run.pde, figures / "solution.png", n_x=TEST_SETS[test_set][0])
+        plot_history(result.records, figures / "loss.png")
+    io.write_json(run_dir / io.SUMMARY_FILE, summary)
+    return summary
+
+
+__all__ = ["ConfigError", "Run", "build", "build_model", "build_pde", "build_phases", "evaluate", "execute", "validate"]

@@ -1,0 +1,156 @@
+"""Run files: metrics.jsonl, summary.json and the checkpoint, written so that a crash
+loses nothing already written (each metrics line is flushed; JSON files and checkpoints
+are written to a temporary file, fsynced and renamed into place)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+CHECKPOINT_DIR = "checkpoint"
+PARAMS_FILE = "params.npz"
+CONFIG_FILE = "config.json"
+SUMMARY_FILE = "summary.json"
+METRICS_FILE = "metrics.jsonl"
+
+
+class RunFolderError(ValueError):
+    """A folder that is not a readable jpinn run."""
+
+
+def _clean(obj: Any) -> Any:
+    # JSON has no NaN/inf: write them as strings so every reader can parse the file
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return str(obj)
+    if isinstance(obj, dict):
+        return {str(k): _clean(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_clean(v) for v in obj]
+    if isinstance(obj, (np.generic, jax.Array)) and np.ndim(obj) == 0:
+        return _clean(np.asarray(obj).item())
+    return obj
+
+
+def _atomic_write(path: Path, write) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def write_json(path: str | os.PathLike, obj: Any) -> None:
+    """Write ``obj`` as indented JSON, atomically."""
+    text = json.dumps(_clean(obj), indent=2, sort_keys=False) + "\n"
+    _atomic_write(Path(path), lambda h: h.write(text.encode()))
+
+
+class MetricsWriter:
+    """Appends one JSON line per log record and flushes it at once."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._handle = open(self.path, "a", encoding="utf-8")
+
+    def __call__(self, record: dict[str, Any]) -> None:
+        self._handle.write(json.dumps(_clean(record)) + "\n")
+        self._handle.flush()
+
+    def close(self) -> None:
+        self._handle.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def read_metrics(run_dir: str | os.PathLike) -> list[dict[str, Any]]:
+    path = Path(run_dir) / METRICS_FILE
+    if not path.is_file():
+        raise RunFolderError(f"{run_dir}: not a jpinn run folder (no {METRICS_FILE})")
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def save_checkpoint(run_dir: str | os.PathLike, w, config: dict[str, Any]) -> Path:
+    """Save the flat parameters and the resolved run config under ``run_dir/checkpoint``."""
+    folder = Path(run_dir) / CHECKPOINT_DIR
+    w = np.asarray(jax.device_get(w))
+    _atomic_write(folder / PARAMS_FILE, lambda h: np.savez(h, w=w))
+    write_json(folder / CONFIG_FILE, config)
+    return folder
+
+
+def load_checkpoint(run_dir: str | os.PathLike) -> tuple[np.ndarray, dict[str, Any]]:
+    """The flat parameter vector and the config of a run folder, with clear errors."""
+    folder = Path(run_dir) / CHECKPOINT_DIR
+    params, config = folder / PARAMS_FILE, folder / CONFIG_FILE
+    if not Path(run_dir).is_dir():
+        raise RunFolderError(f"{run_dir}: no such run folder")
+    if not params.is_file() or not config.is_file():
+        raise RunFolderError(f"{run_dir}: not a jpinn run folder (no {CHECKPOINT_DIR}/{PARAMS_FILE} and {CONFIG_FILE})")
+    try:
+        with np.load(params) as archive:
+            w = archive["w"]
+        spec = json.loads(config.read_text())
+    except Exception as error:  # a truncated or foreign file
+        raise RunFolderError(f"{run_dir}: unreadable checkpoint ({type(error).__name__}: {error})") from None
+    if w.ndim != 1:
+        raise RunFolderError(f"{run_dir}: checkpoint parameters must be a flat vector, got shape {w.shape}")
+    return w, spec
+
+
+@dataclasses.dataclass
+class LoadedRun:
+    """A trained run read back: the network, its problem, its config and its summary."""
+
+    model: Any
+    pde: Any
+    config: dict[str, Any]
+    summary: dict[str, Any] | None
+    w: Any
+
+
+def load_run(run_dir: str | os.PathLike) -> LoadedRun:
+    """Load a run folder back into a model (``LoadedRun.model``) and its PDE.
+
+    Sets the run's precision first (float64 runs enable JAX's x64 mode).
+    """
+    from .experiment import build_model, build_pde
+    from .loss import flatten_model
+    from .precision import set_precision
+
+    w, config = load_checkpoint(run_dir)
+    dtype = set_precision(config.get("dtype", "float32"))
+    pde = build_pde(config["pde"])
+    model = build_model(config, jax.random.PRNGKey(0), dtype)
+    w0, unravel, static = flatten_model(model)
+    if w0.shape != w.shape:
+        raise RunFolderError(
+            f"{run_dir}: checkpoint has {w.shape[0]} parameters, its config's model has {w0.shape[0]}"
+        )
+    w = jnp.asarray(w, dtype=dtype)
+    import equinox as eqx
+
+    model = eqx.combine(unravel(w), static)
+    summary_path = Path(run_dir) / SUMMARY_FILE
+    summary = json.loads(summary_path.read_text()) if summary_path.is_file() else None
+    return LoadedRun(model=model, pde=pde, config=config, summary=summary, w=w)

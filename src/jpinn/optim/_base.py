@@ -1,0 +1,85 @@
+"""The one optimizer interface of jpinn (DESIGN.md, "One optimizer interface").
+
+An optimizer is a frozen ``eqx.Module`` whose fields are its hyperparameters, with
+
+    init(f, w) -> state
+    step(f, w, state) -> (w, state, info)
+
+``f(w) -> (loss, components)`` is the loss over a flat parameter vector ``w``. ``state``
+and ``info`` are pytrees of fixed-shape arrays, so a step compiles once and runs inside
+``lax.scan``. ``info`` always holds
+
+- ``loss``: the loss at the ``w`` the step started from,
+- ``grad_norm``: the 2-norm of the gradient there,
+- ``iterations``: how many iterations the step counts for (the study's counting: an
+  L-BFGS outer step of 20 inner iterations counts 20),
+- ``status``: 0 while the method can go on, else a code of ``STOP_REASONS`` that ends
+  the phase after this step;
+
+and anything else the method wants logged. Optimizers never log, print or touch files.
+"""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+import math
+from typing import Any, ClassVar
+
+import equinox as eqx
+import jax.numpy as jnp
+
+# Why a phase ended. 0 and 1 are set by the driver; optimizers return codes >= 2.
+RUNNING = 0
+NONFINITE = 1
+STOP_REASONS: dict[int, str] = {
+    RUNNING: "budget",
+    NONFINITE: "non-finite loss, gradient or parameters (kept the last finite parameters)",
+}
+
+
+def register_stop_reason(code: int, reason: str) -> int:
+    """Give a stop code a human-readable reason (for optimizers added later)."""
+    if code in STOP_REASONS and STOP_REASONS[code] != reason:
+        raise ValueError(f"stop code {code} is already {STOP_REASONS[code]!r}")
+    STOP_REASONS[code] = reason
+    return code
+
+
+def check_positive(optimizer: str, field: str, value: Any, *, integer: bool = False) -> None:
+    """One-line ValueError unless ``value`` is a finite number > 0 (an integer if asked)."""
+    kind = "an integer" if integer else "a number"
+    ok_type = isinstance(value, int) if integer else isinstance(value, (int, float))
+    if isinstance(value, bool) or not ok_type:
+        raise ValueError(f"{field}: must be {kind} > 0, got {value!r} ({optimizer})")
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(f"{field}: must be {kind} > 0, got {value!r} ({optimizer})")
+
+
+def base_info(loss, grad_norm, iterations: int = 1, status: int = RUNNING) -> dict[str, Any]:
+    """The four entries every ``info`` carries."""
+    return {
+        "loss": loss,
+        "grad_norm": grad_norm,
+        "iterations": jnp.asarray(iterations, jnp.int32),
+        "status": jnp.asarray(status, jnp.int32),
+    }
+
+
+class AbstractOptimizer(eqx.Module):
+    """Base class: subclasses are final and set ``name`` and ``iterations_per_step``."""
+
+    name: ClassVar[str]
+    # how many study-counted iterations one step is at most (Adam 1, L-BFGS max_iter)
+    iterations_per_step: ClassVar[int] = 1
+
+    @abc.abstractmethod
+    def init(self, f, w) -> Any:
+        """The optimizer state for starting at ``w``."""
+
+    @abc.abstractmethod
+    def step(self, f, w, state) -> tuple[Any, Any, dict[str, Any]]:
+        """One step from ``w``: the new parameters, the new state and the step's info."""
+
+    def hyperparameters(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}

@@ -1,0 +1,243 @@
+"""The driver: runs a list of phases, each a compiled chunk of optimizer steps at a time.
+
+Between two log points the steps run as one ``lax.scan`` inside one compiled function;
+Python only sees chunk boundaries, where it reads the loss, calls the logging callback and
+updates the progress bar. The driver holds no optimizer maths: any ``AbstractOptimizer``
+runs as a phase unchanged.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array, Float
+
+from .optim import NONFINITE, RUNNING, STOP_REASONS, AbstractOptimizer
+
+
+@dataclasses.dataclass(frozen=True)
+class Phase:
+    """Run ``optimizer`` for ``iterations`` iterations, counted as the study counts them."""
+
+    optimizer: AbstractOptimizer
+    iterations: int
+    name: str | None = None
+
+    def __post_init__(self):
+        if isinstance(self.iterations, bool) or not isinstance(self.iterations, int) or self.iterations <= 0:
+            raise ValueError(f"iterations: must be a positive integer, got {self.iterations!r}")
+        if not isinstance(self.optimizer, AbstractOptimizer):
+            raise TypeError(f"optimizer: expected an AbstractOptimizer, got {type(self.optimizer).__name__}")
+
+    @property
+    def label(self) -> str:
+        return self.name or self.optimizer.name
+
+    @property
+    def steps(self) -> int:
+        """Number of optimizer steps the budget allows."""
+        return math.ceil(self.iterations / self.optimizer.iterations_per_step)
+
+
+@dataclasses.dataclass
+class PhaseReport:
+    """What one phase did: budget, iterations and steps done, seconds, why it stopped."""
+
+    name: str
+    optimizer: str
+    hyperparameters: dict[str, Any]
+    iterations_budget: int
+    iterations: int
+    steps: int
+    seconds: float
+    compile_seconds: float
+    stop_code: int
+    stop_reason: str
+    loss: float
+
+    @property
+    def seconds_per_iteration(self) -> float:
+        return self.seconds / self.iterations if self.iterations else float("nan")
+
+    def to_dict(self) -> dict[str, Any]:
+        out = dataclasses.asdict(self)
+        out["seconds_per_iteration"] = self.seconds_per_iteration
+        return out
+
+
+@dataclasses.dataclass
+class TrainResult:
+    w: Float[Array, " p"]
+    phases: list[PhaseReport]
+    records: list[dict[str, Any]]
+
+
+def _all_finite(tree) -> Array:
+    leaves = [jnp.all(jnp.isfinite(x)) for x in jax.tree_util.tree_leaves(tree) if eqx.is_inexact_array(x)]
+    return jnp.all(jnp.stack(leaves)) if leaves else jnp.asarray(True)
+
+
+def _run_chunk(optimizer: AbstractOptimizer, f, w, state, n_active: Array, chunk_steps: int):
+    """Up to ``chunk_steps`` steps (the first ``n_active`` of them), then the loss at the end.
+
+    Compiled once per phase: ``n_active`` is traced, so the last, shorter chunk reuses the
+    same program. A step whose loss, gradient or new parameters are not finite is discarded
+    (the previous parameters are kept) and ends the phase with ``NONFINITE``; an optimizer
+    status other than ``RUNNING`` ends it after its step.
+    """
+    info_shape = jax.eval_shape(optimizer.step, f, w, state)[2]
+    zero_info = jax.tree_util.tree_map(lambda s: jnp.zeros(s.shape, s.dtype), info_shape)
+    carry0 = (w, state, jnp.asarray(RUNNING, jnp.int32), jnp.int32(0), jnp.int32(0), zero_info)
+
+    def body(carry, i):
+        def advance(carry):
+            w, state, _, iterations, steps, _ = carry
+            w_new, state_new, info = optimizer.step(f, w, state)
+            finite = _all_finite((info["loss"], info["grad_norm"], w_new))
+            keep = lambda new, old: jax.tree_util.tree_map(  # noqa: E731
+                lambda a, b: jnp.where(finite, a, b), new, old
+            )
+            status = jnp.where(finite, info["status"], NONFINITE).astype(jnp.int32)
+            return (
+                keep(w_new, w),
+                keep(state_new, state),
+                status,
+                iterations + jnp.where(finite, info["iterations"], 0),
+                steps + 1,
+                info,
+            )
+
+        active = (i < n_active) & (carry[2] == RUNNING)
+        return jax.lax.cond(active, advance, lambda c: c, carry), None
+
+    (w, state, status, iterations, steps, info), _ = jax.lax.scan(
+        body, carry0, jnp.arange(chunk_steps)
+    )
+    (loss, components), grad = jax.value_and_grad(f, has_aux=True)(w)
+    return w, state, status, iterations, steps, info, loss, components, jnp.linalg.norm(grad)
+
+
+_chunk = eqx.filter_jit(_run_chunk)
+
+
+def _floats(tree: dict[str, Any]) -> dict[str, Any]:
+    out = {}
+    for key, value in tree.items():
+        value = jax.device_get(value)
+        out[key] = value.item() if hasattr(value, "item") and getattr(value, "size", 1) == 1 else value.tolist()
+    return out
+
+
+def train(
+    f: Callable,
+    w: Float[Array, " p"],
+    phases: Sequence[Phase],
+    *,
+    log_every: int = 100,
+    callback: Callable[[dict[str, Any]], None] | None = None,
+    progress: bool = True,
+) -> TrainResult:
+    """Run ``phases`` one after the other from ``w``; each starts with a fresh optimizer state.
+
+    ``callback(record)`` is called at iteration 0 and at every log point (every
+    ``log_every`` iterations, and at each phase end) with a dict of plain numbers: phase,
+    iteration (over the whole run), phase_iteration, step, loss, the loss components,
+    grad_norm, the last step's optimizer info, status and wall seconds since the start.
+    A phase that stops early (a non-finite value, an optimizer's own stop) ends cleanly and
+    the next phase starts from its last finite parameters.
+    """
+    from tqdm.auto import tqdm
+
+    if isinstance(log_every, bool) or not isinstance(log_every, int) or log_every <= 0:
+        raise ValueError(f"log_every: must be a positive integer, got {log_every!r}")
+    phases = list(phases)
+    if not phases:
+        raise ValueError("phases: need at least one phase")
+
+    records: list[dict[str, Any]] = []
+    reports: list[PhaseReport] = []
+    total_iterations = 0
+    start = time.perf_counter()
+
+    def emit(phase_index, phase, phase_iterations, steps, loss, components, grad_norm, info, status):
+        record = {
+            "phase": phase.label,
+            "phase_index": phase_index,
+            "iteration": total_iterations + phase_iterations,
+            "phase_iteration": phase_iterations,
+            "step": steps,
+            "loss": float(loss),
+            **{k: float(v) for k, v in components.items()},
+            "grad_norm": float(grad_norm),
+            "status": int(status),
+            "info": _floats({k: v for k, v in info.items() if k not in ("loss", "grad_norm", "status")}),
+            "time": time.perf_counter() - start,
+        }
+        records.append(record)
+        if callback is not None:
+            callback(record)
+        return record
+
+    for index, phase in enumerate(phases):
+        optimizer = phase.optimizer
+        chunk_steps = max(1, min(phase.steps, log_every // optimizer.iterations_per_step))
+        state = eqx.filter_jit(optimizer.init)(f, w)
+
+        t0 = time.perf_counter()
+        compiled = _chunk.lower(optimizer, f, w, state, jnp.int32(0), chunk_steps).compile()
+        compile_seconds = time.perf_counter() - t0
+
+        if index == 0:
+            out = compiled(optimizer, f, w, state, jnp.int32(0), chunk_steps)
+            emit(index, phase, 0, 0, out[6], out[7], out[8], {}, RUNNING)
+
+        bar = tqdm(
+            total=phase.iterations,
+            desc=f"[{index + 1}/{len(phases)}] {phase.label}",
+            unit="it",
+            disable=not progress,
+            leave=True,
+            dynamic_ncols=True,
+        )
+        done_steps = done_iterations = 0
+        status = RUNNING
+        loss = float("nan")
+        t_phase = time.perf_counter()
+        while done_steps < phase.steps and status == RUNNING:
+            n_active = min(chunk_steps, phase.steps - done_steps)
+            w, state, status, iterations, steps, info, loss, components, grad_norm = compiled(
+                optimizer, f, w, state, jnp.int32(n_active), chunk_steps
+            )
+            status = int(status)
+            done_steps += int(steps)
+            done_iterations += int(iterations)
+            emit(index, phase, done_iterations, done_steps, loss, components, grad_norm, info, status)
+            bar.n = min(done_iterations, phase.iterations)
+            bar.set_postfix(loss=f"{float(loss):.3e}", refresh=False)
+            bar.refresh()
+        seconds = time.perf_counter() - t_phase
+        bar.close()
+        reports.append(
+            PhaseReport(
+                name=phase.label,
+                optimizer=optimizer.name,
+                hyperparameters=optimizer.hyperparameters(),
+                iterations_budget=phase.iterations,
+                iterations=done_iterations,
+                steps=done_steps,
+                seconds=seconds,
+                compile_seconds=compile_seconds,
+                stop_code=status,
+                stop_reason=STOP_REASONS.get(status, f"code {status}"),
+                loss=float(loss),
+            )
+        )
+        total_iterations += done_iterations
+    return TrainResult(w=w, phases=reports, records=records)
