@@ -10,7 +10,7 @@ A notebook builds a run by hand::
     result = jpinn.train(loss, w0, [jpinn.Phase(jpinn.optim.Adam(1e-3), 1000)])
 """
 
-from . import data as data, models as models, optim as optim, pdes as pdes
+from . import data as data, io as io, models as models, optim as optim, pdes as pdes
 from .data import sample_collocation as sample_collocation, test_points as test_points
 from .derivatives import derivatives as derivatives
 from .experiment import ConfigError as ConfigError, evaluate as evaluate

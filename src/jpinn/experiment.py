@@ -129,7 +129,7 @@ def validate(config: dict[str, Any]) -> dict[str, Any]:
     _check_int("seed", config.get("seed", 0), minimum=0)
     if config.get("dtype", "float32") not in DTYPES:
         raise ConfigError(f"dtype: unknown dtype {config.get('dtype')!r}; allowed: {', '.join(DTYPES)}")
-    if config.get("derivatives", "forward") not in METHODS:
+    if config.get("derivatives", "auto") not in METHODS:
         raise ConfigError(
             f"derivatives: unknown method {config.get('derivatives')!r}; allowed: {', '.join(METHODS)}"
         )
@@ -197,7 +197,7 @@ def build(config: dict[str, Any]) -> Run:
         pde,
         model,
         data,
-        method=config.get("derivatives", "forward"),
+        method=config.get("derivatives", "auto"),
         mse_factor=config.get("loss", {}).get("mse_factor", 1.0),
     )
     return Run(config, pde, data, loss, w0, build_phases(config["optimizer"]), dtype)
@@ -266,7 +266,7 @@ def execute(run: Run, run_dir: str | Path, *, progress: bool | None = None) -> d
         "data": run.data.counts(),
         "dtype": config.get("dtype", "float32"),
         "matmul_precision": MATMUL_PRECISION,
-        "derivatives": config.get("derivatives", "forward"),
+        "derivatives": config.get("derivatives", "auto"),
         "device": _device_description(),
         "versions": {pkg: metadata.version(pkg) for pkg in ("jax", "jaxlib", "optax", "equinox")},
         "python": platform.python_version(),

@@ -1,0 +1,53 @@
+"""Shared fixtures: precision set once, tiny problems, an x64 switch."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import pytest
+
+import jpinn
+
+ROOT = Path(__file__).resolve().parent.parent
+jpinn.set_precision("float32")
+
+
+@pytest.fixture
+def x64():
+    """Run a test with float64 enabled, then switch it back off."""
+    previous = jax.config.jax_enable_x64
+    jax.config.update("jax_enable_x64", True)
+    try:
+        yield jnp.float64
+    finally:
+        jax.config.update("jax_enable_x64", previous)
+
+
+def tolerance(dtype) -> float:
+    """A loose multiple of machine epsilon, for comparisons of a few dozen flops."""
+    return 100 * float(jnp.finfo(dtype).eps)
+
+
+@pytest.fixture
+def tiny_problem():
+    """Convection with beta = 1, a width-8 network and 200 residual points."""
+
+    def make(pde_name="convection", width=8, n_residual=200, dtype=jnp.float32, method="auto", **coefficients):
+        pde = jpinn.pdes.make_pde(pde_name, **coefficients)
+        data = jpinn.sample_collocation(pde, n_x=33, n_t=21, n_residual=n_residual, seed=0, dtype=dtype)
+        model = jpinn.models.MLP(width=width, depth=2, key=jax.random.PRNGKey(0), dtype=dtype)
+        loss, w0 = jpinn.build_loss(pde, model, data, method=method)
+        return pde, data, model, loss, w0
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def train_script():
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import train as module  # scripts/train.py
+
+    return module

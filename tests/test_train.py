@@ -1,0 +1,153 @@
+"""The driver and Adam: the optimizer against a hand-written Adam, loss decrease, phase
+and iteration accounting, the non-finite stop, compiled once per phase, float64."""
+
+from typing import ClassVar
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import jpinn
+from jpinn.optim import NONFINITE, RUNNING, Adam, AbstractOptimizer
+from jpinn.optim._base import base_info
+
+
+def test_adam_matches_hand_written_adam(x64):
+    # f(w) = 0.5 sum(a w^2): gradient a w; Adam by the book (Kingma & Ba) in NumPy, float64
+    a = np.array([1.0, 10.0, 0.1])
+    f = lambda w: (0.5 * jnp.sum(a * w**2), {})  # noqa: E731
+    opt = Adam(learning_rate=0.05, b1=0.9, b2=0.999, eps=1e-8)
+    w = jnp.array([1.0, -2.0, 3.0], dtype=x64)
+    state = opt.init(f, w)
+    wn, m, v = np.array([1.0, -2.0, 3.0]), np.zeros(3), np.zeros(3)
+    for k in range(1, 21):
+        w, state, info = opt.step(f, w, state)
+        g = a * wn
+        assert float(info["loss"]) == pytest.approx(0.5 * np.sum(a * wn**2), rel=1e-12)
+        assert float(info["grad_norm"]) == pytest.approx(np.linalg.norm(g), rel=1e-12)
+        m = 0.9 * m + 0.1 * g
+        v = 0.999 * v + 0.001 * g**2
+        wn = wn - 0.05 * (m / (1 - 0.9**k)) / (np.sqrt(v / (1 - 0.999**k)) + 1e-8)
+        np.testing.assert_allclose(np.asarray(w), wn, rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize(
+    "kwargs,field",
+    [
+        ({"learning_rate": 0.0}, "learning_rate"),
+        ({"learning_rate": -1e-3}, "learning_rate"),
+        ({"learning_rate": float("nan")}, "learning_rate"),
+        ({"b1": 1.0}, "b1"),
+        ({"eps": -1.0}, "eps"),
+    ],
+)
+def test_adam_rejects_bad_hyperparameters(kwargs, field):
+    with pytest.raises(ValueError, match=field):
+        Adam(**kwargs)
+
+
+def test_adam_lowers_the_loss_and_accounts_iterations(tiny_problem):
+    _, _, _, loss, w0 = tiny_problem()
+    records = []
+    result = jpinn.train(
+        loss, w0, [jpinn.Phase(Adam(1e-2), 300), jpinn.Phase(Adam(1e-3), 45, name="fine")],
+        log_every=100, callback=records.append, progress=False,
+    )
+    assert [r["iteration"] for r in records] == [0, 100, 200, 300, 345]
+    assert [r["phase"] for r in records] == ["adam"] * 4 + ["fine"]
+    assert records[-1]["loss"] < 0.1 * records[0]["loss"]
+    assert [(p.iterations, p.steps, p.stop_code) for p in result.phases] == [(300, 300, RUNNING), (45, 45, RUNNING)]
+    assert result.phases[0].stop_reason == "budget"
+    # the logged loss is the loss at the returned parameters
+    final, parts = loss(result.w)
+    assert float(final) == pytest.approx(records[-1]["loss"], rel=1e-5)
+    assert float(parts["residual"]) == pytest.approx(records[-1]["residual"], rel=1e-5)
+
+
+def test_chunks_equal_single_steps(tiny_problem):
+    # one compiled lax.scan chunk of 37 steps == 37 eager optimizer steps
+    _, _, _, loss, w0 = tiny_problem()
+    result = jpinn.train(loss, w0, [jpinn.Phase(Adam(1e-2), 37)], log_every=10, progress=False)
+    opt = Adam(1e-2)
+    w, state = w0, opt.init(loss, w0)
+    step = eqx.filter_jit(opt.step)
+    for _ in range(37):
+        w, state, _ = step(loss, w, state)
+    np.testing.assert_allclose(np.asarray(result.w), np.asarray(w), rtol=1e-5, atol=1e-6)
+
+
+class _Counting(AbstractOptimizer):
+    """Gradient descent that counts how often its step is traced (compiled)."""
+
+    learning_rate: float = 1e-2
+    traces: ClassVar[list] = []
+    name: ClassVar[str] = "counting"
+
+    def init(self, f, w):
+        return jnp.int32(0)
+
+    def step(self, f, w, state):
+        _Counting.traces.append(1)
+        (loss, _), g = jax.value_and_grad(f, has_aux=True)(w)
+        return w - self.learning_rate * g, state + 1, base_info(loss, jnp.linalg.norm(g))
+
+
+def test_one_compilation_per_phase(tiny_problem):
+    _, _, _, loss, w0 = tiny_problem()
+    _Counting.traces.clear()
+    # 5 chunks, the last one shorter: still one compiled program
+    jpinn.train(loss, w0, [jpinn.Phase(_Counting(), 45)], log_every=10, progress=False)
+    after_first = len(_Counting.traces)
+    assert after_first >= 1
+    jpinn.train(loss, w0, [jpinn.Phase(_Counting(), 95)], log_every=10, progress=False)
+    assert len(_Counting.traces) == after_first  # same shapes: the cache is reused
+
+
+class _Exploding(AbstractOptimizer):
+    """Steps normally, then returns NaN parameters from its 6th step on."""
+
+    name: ClassVar[str] = "exploding"
+
+    def init(self, f, w):
+        return jnp.int32(0)
+
+    def step(self, f, w, state):
+        (loss, _), g = jax.value_and_grad(f, has_aux=True)(w)
+        w_new = jnp.where(state >= 5, jnp.nan, w - 1e-3 * g)
+        return w_new, state + 1, base_info(loss, jnp.linalg.norm(g))
+
+
+def test_non_finite_step_ends_the_phase_keeping_finite_parameters(tiny_problem):
+    _, _, _, loss, w0 = tiny_problem()
+    records = []
+    result = jpinn.train(
+        loss, w0, [jpinn.Phase(_Exploding(), 50), jpinn.Phase(Adam(1e-3), 10)],
+        log_every=4, callback=records.append, progress=False,
+    )
+    first = result.phases[0]
+    assert first.stop_code == NONFINITE and "non-finite" in first.stop_reason
+    assert first.iterations == 5 and first.steps == 6  # 5 good steps, the 6th discarded
+    assert np.all(np.isfinite(np.asarray(result.w)))
+    assert result.phases[1].iterations == 10  # the next phase went on from finite parameters
+    assert all(np.isfinite(r["loss"]) for r in records)
+
+
+def test_float64_end_to_end(tiny_problem, x64):
+    _, _, _, loss, w0 = tiny_problem(dtype=x64)
+    assert w0.dtype == jnp.float64
+    result = jpinn.train(loss, w0, [jpinn.Phase(Adam(1e-2), 20)], log_every=10, progress=False)
+    assert result.w.dtype == jnp.float64
+    total, parts = loss(result.w)
+    assert total.dtype == jnp.float64 and all(v.dtype == jnp.float64 for v in parts.values())
+
+
+def test_train_argument_errors(tiny_problem):
+    _, _, _, loss, w0 = tiny_problem()
+    with pytest.raises(ValueError, match="log_every"):
+        jpinn.train(loss, w0, [jpinn.Phase(Adam(), 10)], log_every=0)
+    with pytest.raises(ValueError, match="phases"):
+        jpinn.train(loss, w0, [])
+    with pytest.raises(ValueError, match="iterations"):
+        jpinn.Phase(Adam(), 0)
