@@ -2,6 +2,7 @@
 
 import jax.numpy as jnp
 
+from .._registry import make_registered
 from .mlp import MLP as MLP, n_parameters as n_parameters
 
 MODELS = {"mlp": MLP}
@@ -9,10 +10,4 @@ MODELS = {"mlp": MLP}
 
 def make_model(name: str, *, key, dtype=jnp.float32, **hyperparameters):
     """Build a model by name; unknown names and fields give a one-line ValueError."""
-    if name not in MODELS:
-        raise ValueError(f"model.name: unknown model {name!r}; allowed: {', '.join(MODELS)}")
-    allowed = ("width", "depth")
-    for field in hyperparameters:
-        if field not in allowed:
-            raise ValueError(f"model.{field}: not a field of {name}; allowed: {', '.join(allowed)}")
-    return MODELS[name](key=key, dtype=dtype, **hyperparameters)
+    return make_registered("model.", "model", MODELS, name, hyperparameters, key=key, dtype=dtype)

@@ -68,3 +68,19 @@ def check_coefficient(pde: str, field: str, value, *, positive: bool = False) ->
         raise ValueError(f"pde.{field}: must be finite, got {value!r} ({pde})")
     if positive and value <= 0:
         raise ValueError(f"pde.{field}: must be > 0, got {value!r} ({pde})")
+
+
+class AbstractPeriodicPDE(AbstractPDE):
+    """A problem on [0, 2 pi] with the periodic boundary term u(2 pi, t) - u(0, t)
+    (convection and reaction; the companion code's form of the condition)."""
+
+    @property
+    def x_min(self) -> float:
+        return 0.0
+
+    @property
+    def x_max(self) -> float:
+        return 2 * math.pi
+
+    def boundary_residuals(self, left, right, t):
+        return (right["u"] - left["u"],)

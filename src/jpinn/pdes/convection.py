@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import math
-
 import jax.numpy as jnp
 from typing import ClassVar
 
-from ._base import AbstractPDE, check_coefficient
+from ._base import AbstractPeriodicPDE, check_coefficient
 
 
-class Convection(AbstractPDE):
+class Convection(AbstractPeriodicPDE):
     """Exact solution sin(x - beta t). The study's headline coefficient is beta = 40."""
 
     beta: float = 40.0
@@ -22,23 +20,11 @@ class Convection(AbstractPDE):
     def __check_init__(self):
         check_coefficient(self.name, "beta", self.beta)
 
-    @property
-    def x_min(self) -> float:
-        return 0.0
-
-    @property
-    def x_max(self) -> float:
-        return 2 * math.pi
-
     def residual(self, d, x, t):
         return d["u_t"] + self.beta * d["u_x"]
 
     def initial_residuals(self, d, x):
         return (d["u"] - jnp.sin(x),)
-
-    def boundary_residuals(self, left, right, t):
-        # periodic: u(x_max, t) - u(x_min, t), as the companion code writes it
-        return (right["u"] - left["u"],)
 
     def exact(self, x, t):
         return jnp.sin(x - self.beta * t)

@@ -6,19 +6,18 @@ h e^{rho t} / (h e^{rho t} + 1 - h).
 
 from __future__ import annotations
 
-import math
 from typing import ClassVar
 
 import jax.numpy as jnp
 
-from ._base import AbstractPDE, check_coefficient
+from ._base import AbstractPeriodicPDE, check_coefficient
 
 
 def _h(x):
     return jnp.exp(-((x - jnp.pi) ** 2) / (2 * (jnp.pi / 4) ** 2))
 
 
-class Reaction(AbstractPDE):
+class Reaction(AbstractPeriodicPDE):
     """Logistic reaction with growth rate rho (the study's headline value: rho = 5)."""
 
     rho: float = 5.0
@@ -30,23 +29,12 @@ class Reaction(AbstractPDE):
     def __check_init__(self):
         check_coefficient(self.name, "rho", self.rho)
 
-    @property
-    def x_min(self) -> float:
-        return 0.0
-
-    @property
-    def x_max(self) -> float:
-        return 2 * math.pi
-
     def residual(self, d, x, t):
         u = d["u"]
         return d["u_t"] - self.rho * u * (1 - u)
 
     def initial_residuals(self, d, x):
         return (d["u"] - _h(x),)
-
-    def boundary_residuals(self, left, right, t):
-        return (right["u"] - left["u"],)
 
     def exact(self, x, t):
         h = _h(x)
