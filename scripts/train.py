@@ -51,6 +51,14 @@ def _expand(overrides: list[str]) -> list[list[str]]:
     return [list(combo) for combo in itertools.islice(itertools.product(*choices), MAX_PRECHECK)]
 
 
+def register_resolvers() -> None:
+    """Config arithmetic: ``${minus:a,b}`` (the L-BFGS share of an Adam+L-BFGS budget)."""
+    from omegaconf import OmegaConf
+
+    if not OmegaConf.has_resolver("minus"):
+        OmegaConf.register_new_resolver("minus", lambda a, b: a - b)
+
+
 def precheck(argv: list[str]) -> str | None:
     """Compose and validate the config(s) the command line asks for; an error line or None."""
     flags = {"-m", "--multirun"}
@@ -62,6 +70,7 @@ def precheck(argv: list[str]) -> str | None:
 
     from jpinn.experiment import ConfigError, validate
 
+    register_resolvers()
     try:
         combos = _expand(overrides) if any(a in flags for a in argv) else [overrides]
     except Exception as error:  # a malformed override
@@ -83,6 +92,8 @@ def _main():
     import hydra
     from hydra.core.hydra_config import HydraConfig
     from omegaconf import DictConfig, OmegaConf
+
+    register_resolvers()
 
     @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
     def main(cfg: DictConfig) -> float:

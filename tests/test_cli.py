@@ -24,6 +24,11 @@ def _compose(overrides):
     from hydra import compose, initialize_config_dir
     from omegaconf import OmegaConf
 
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import train  # scripts/train.py: the resolvers the app registers
+
+    train.register_resolvers()
+
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
         return OmegaConf.to_container(compose(config_name="config", overrides=overrides), resolve=True)
 

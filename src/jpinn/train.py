@@ -48,7 +48,8 @@ class Phase:
 
 @dataclasses.dataclass
 class PhaseReport:
-    """What one phase did: budget, iterations and steps done, seconds, why it stopped."""
+    """What one phase did: budget; iterations (the study's count), optimizer steps and
+    loss-and-gradient evaluations done; seconds; why it stopped."""
 
     name: str
     optimizer: str
@@ -56,6 +57,7 @@ class PhaseReport:
     iterations_budget: int
     iterations: int
     steps: int
+    evaluations: int
     seconds: float
     compile_seconds: float
     stop_code: int
@@ -92,13 +94,13 @@ def _run_chunk(optimizer: AbstractOptimizer, f, w, state, n_active: Array, chunk
     (the previous parameters are kept) and ends the phase with ``NONFINITE``; an optimizer
     status other than ``RUNNING`` ends it after its step.
     """
-    info_shape = jax.eval_shape(optimizer.step, f, w, state)[2]
+    info_shape = eqx.filter_eval_shape(optimizer.step, f, w, state)[2]
     zero_info = jax.tree_util.tree_map(lambda s: jnp.zeros(s.shape, s.dtype), info_shape)
-    carry0 = (w, state, jnp.asarray(RUNNING, jnp.int32), jnp.int32(0), jnp.int32(0), zero_info)
+    carry0 = (w, state, jnp.asarray(RUNNING, jnp.int32), jnp.int32(0), jnp.int32(0), jnp.int32(0), zero_info)
 
     def body(carry, i):
         def advance(carry):
-            w, state, _, iterations, steps, _ = carry
+            w, state, _, iterations, evaluations, steps, _ = carry
             w_new, state_new, info = optimizer.step(f, w, state)
             finite = _all_finite((info["loss"], info["grad_norm"], w_new))
             keep = lambda new, old: jax.tree_util.tree_map(  # noqa: E731
@@ -110,6 +112,7 @@ def _run_chunk(optimizer: AbstractOptimizer, f, w, state, n_active: Array, chunk
                 keep(state_new, state),
                 status,
                 iterations + jnp.where(finite, info["iterations"], 0),
+                evaluations + info["evaluations"],
                 steps + 1,
                 info,
             )
@@ -117,11 +120,11 @@ def _run_chunk(optimizer: AbstractOptimizer, f, w, state, n_active: Array, chunk
         active = (i < n_active) & (carry[2] == RUNNING)
         return jax.lax.cond(active, advance, lambda c: c, carry), None
 
-    (w, state, status, iterations, steps, info), _ = jax.lax.scan(
+    (w, state, status, iterations, evaluations, steps, info), _ = jax.lax.scan(
         body, carry0, jnp.arange(chunk_steps)
     )
     (loss, components), grad = jax.value_and_grad(f, has_aux=True)(w)
-    return w, state, status, iterations, steps, info, loss, components, jnp.linalg.norm(grad)
+    return w, state, status, iterations, evaluations, steps, info, loss, components, jnp.linalg.norm(grad)
 
 
 _chunk = eqx.filter_jit(_run_chunk)
@@ -148,7 +151,8 @@ def train(
 
     ``callback(record)`` is called at iteration 0 and at every log point (every
     ``log_every`` iterations, and at each phase end) with a dict of plain numbers: phase,
-    iteration (over the whole run), phase_iteration, step, loss, the loss components,
+    iteration (over the whole run), phase_iteration, step (optimizer steps in the phase),
+    evaluations (loss-and-gradient evaluations in the phase), loss, the loss components,
     grad_norm, the last step's optimizer info, status and wall seconds since the start.
     A phase that stops early (a non-finite value, an optimizer's own stop) ends cleanly and
     the next phase starts from its last finite parameters.
@@ -166,18 +170,19 @@ def train(
     total_iterations = 0
     start = time.perf_counter()
 
-    def emit(phase_index, phase, phase_iterations, steps, loss, components, grad_norm, info, status):
+    def emit(phase_index, phase, phase_iterations, steps, evaluations, loss, components, grad_norm, info, status):
         record = {
             "phase": phase.label,
             "phase_index": phase_index,
             "iteration": total_iterations + phase_iterations,
             "phase_iteration": phase_iterations,
             "step": steps,
+            "evaluations": evaluations,
             "loss": float(loss),
             **{k: float(v) for k, v in components.items()},
             "grad_norm": float(grad_norm),
             "status": int(status),
-            "info": _floats({k: v for k, v in info.items() if k not in ("loss", "grad_norm", "status")}),
+            "info": _floats({k: v for k, v in info.items() if k not in ("loss", "grad_norm", "status", "iterations", "evaluations")}),
             "time": time.perf_counter() - start,
         }
         records.append(record)
@@ -196,7 +201,7 @@ def train(
 
         if index == 0:
             out = compiled(optimizer, f, w, state, jnp.int32(0), chunk_steps)
-            emit(index, phase, 0, 0, out[6], out[7], out[8], {}, RUNNING)
+            emit(index, phase, 0, 0, 0, out[7], out[8], out[9], {}, RUNNING)
 
         bar = tqdm(
             total=phase.iterations,
@@ -206,19 +211,20 @@ def train(
             leave=True,
             dynamic_ncols=True,
         )
-        done_steps = done_iterations = 0
+        done_steps = done_iterations = done_evaluations = 0
         status = RUNNING
         loss = float("nan")
         t_phase = time.perf_counter()
         while done_steps < phase.steps and status == RUNNING:
             n_active = min(chunk_steps, phase.steps - done_steps)
-            w, state, status, iterations, steps, info, loss, components, grad_norm = compiled(
+            w, state, status, iterations, evaluations, steps, info, loss, components, grad_norm = compiled(
                 optimizer, f, w, state, jnp.int32(n_active), chunk_steps
             )
             status = int(status)
             done_steps += int(steps)
             done_iterations += int(iterations)
-            emit(index, phase, done_iterations, done_steps, loss, components, grad_norm, info, status)
+            done_evaluations += int(evaluations)
+            emit(index, phase, done_iterations, done_steps, done_evaluations, loss, components, grad_norm, info, status)
             bar.n = min(done_iterations, phase.iterations)
             bar.set_postfix(loss=f"{float(loss):.3e}", refresh=False)
             bar.refresh()
@@ -232,6 +238,7 @@ def train(
                 iterations_budget=phase.iterations,
                 iterations=done_iterations,
                 steps=done_steps,
+                evaluations=done_evaluations,
                 seconds=seconds,
                 compile_seconds=compile_seconds,
                 stop_code=status,

@@ -9,8 +9,10 @@ from ._base import (
     register_stop_reason as register_stop_reason,
 )
 from .adam import Adam as Adam
+from .lbfgs import LBFGS as LBFGS, LBFGSMemory as LBFGSMemory, LBFGSState as LBFGSState
+from .linesearch import strong_wolfe as strong_wolfe
 
-OPTIMIZERS: dict[str, type[AbstractOptimizer]] = {cls.name: cls for cls in (Adam,)}
+OPTIMIZERS: dict[str, type[AbstractOptimizer]] = {cls.name: cls for cls in (Adam, LBFGS)}
 
 
 def make_optimizer(name: str, **hyperparameters) -> AbstractOptimizer:

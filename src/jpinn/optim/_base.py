@@ -13,6 +13,7 @@ and ``info`` are pytrees of fixed-shape arrays, so a step compiles once and runs
 - ``grad_norm``: the 2-norm of the gradient there,
 - ``iterations``: how many iterations the step counts for (the study's counting: an
   L-BFGS outer step of 20 inner iterations counts 20),
+- ``evaluations``: how many loss-and-gradient evaluations the step made,
 - ``status``: 0 while the method can go on, else a code of ``STOP_REASONS`` that ends
   the phase after this step;
 
@@ -56,12 +57,13 @@ def check_positive(optimizer: str, field: str, value: Any, *, integer: bool = Fa
         raise ValueError(f"{field}: must be {kind} > 0, got {value!r} ({optimizer})")
 
 
-def base_info(loss, grad_norm, iterations: int = 1, status: int = RUNNING) -> dict[str, Any]:
-    """The four entries every ``info`` carries."""
+def base_info(loss, grad_norm, iterations: int = 1, status: int = RUNNING, evaluations: int = 1) -> dict[str, Any]:
+    """The five entries every ``info`` carries."""
     return {
         "loss": loss,
         "grad_norm": grad_norm,
         "iterations": jnp.asarray(iterations, jnp.int32),
+        "evaluations": jnp.asarray(evaluations, jnp.int32),
         "status": jnp.asarray(status, jnp.int32),
     }
 
