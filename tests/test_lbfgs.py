@@ -232,6 +232,11 @@ def test_iteration_accounting_in_the_driver(tiny_problem):
     assert last["step"] == lbfgs.steps and last["evaluations"] == lbfgs.evaluations
     assert last["iteration"] == 100 + lbfgs.iterations
     assert set(last["info"]) >= {"step_size", "memory_pairs", "wolfe_failures", "break_reason"}
+    # the final L-BFGS memory is reachable from the result
+    memory = result.states[1].memory
+    s, y, rho, gamma = memory.ordered()
+    assert s.shape == y.shape == (int(memory.count), w0.shape[0]) and last["info"]["memory_pairs"] == int(memory.count)
+    np.testing.assert_allclose(np.asarray(rho), 1 / np.sum(np.asarray(s) * np.asarray(y), axis=1), rtol=1e-4)
 
 
 def test_adam_lbfgs_beats_adam_alone_on_a_tiny_pinn(tiny_problem):

@@ -76,9 +76,13 @@ class PhaseReport:
 
 @dataclasses.dataclass
 class TrainResult:
+    """Final parameters, one report per phase, the log records, and each phase's final
+    optimizer state (``states[k].memory`` of an L-BFGS phase is its ``LBFGSMemory``)."""
+
     w: Float[Array, " p"]
     phases: list[PhaseReport]
     records: list[dict[str, Any]]
+    states: list[Any] = dataclasses.field(default_factory=list)
 
 
 def _all_finite(tree) -> Array:
@@ -167,6 +171,7 @@ def train(
 
     records: list[dict[str, Any]] = []
     reports: list[PhaseReport] = []
+    states: list[Any] = []
     total_iterations = 0
     start = time.perf_counter()
 
@@ -246,5 +251,6 @@ def train(
                 loss=float(loss),
             )
         )
+        states.append(state)
         total_iterations += done_iterations
-    return TrainResult(w=w, phases=reports, records=records)
+    return TrainResult(w=w, phases=reports, records=records, states=states)
