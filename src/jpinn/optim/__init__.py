@@ -11,8 +11,9 @@ from ._base import (
 from .adam import Adam as Adam
 from .lbfgs import LBFGS as LBFGS, LBFGSMemory as LBFGSMemory, LBFGSState as LBFGSState
 from .linesearch import strong_wolfe as strong_wolfe
+from .nncg import GD as GD, NNCG as NNCG, NNCGState as NNCGState, armijo as armijo
 
-OPTIMIZERS: dict[str, type[AbstractOptimizer]] = {cls.name: cls for cls in (Adam, LBFGS)}
+OPTIMIZERS: dict[str, type[AbstractOptimizer]] = {cls.name: cls for cls in (Adam, LBFGS, NNCG, GD)}
 
 
 def make_optimizer(name: str, **hyperparameters) -> AbstractOptimizer:

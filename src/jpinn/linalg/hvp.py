@@ -1,0 +1,50 @@
+"""Hessian-vector products of a scalar loss, matrix-free.
+
+Forward-over-reverse: H v = d/de grad f(w + e v) at e = 0, i.e. ``jax.jvp`` of
+``jax.grad``. ``linearize_hvp`` linearises the gradient once at w and returns a function
+v -> H v that reuses the forward pass for every product (what CG and the Nystrom sketch
+want within one optimizer step); ``hvp_block`` applies it to a block of vectors at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import jax
+from jaxtyping import Array, Float
+
+
+def _grad(f: Callable) -> Callable:
+    # f may return (loss, aux) as jpinn losses do, or a plain scalar
+    def scalar(w):
+        out = f(w)
+        return out[0] if isinstance(out, tuple) else out
+
+    return jax.grad(scalar)
+
+
+def hvp(f: Callable, w: Float[Array, " p"], v: Float[Array, " p"]) -> Float[Array, " p"]:
+    """H(w) v for the Hessian H of ``f`` at ``w`` (forward-over-reverse)."""
+    return jax.jvp(_grad(f), (w,), (v,))[1]
+
+
+def linearize_hvp(f: Callable, w: Float[Array, " p"]) -> tuple[Float[Array, " p"], Callable]:
+    """The gradient at ``w`` and v -> H(w) v, sharing one linearisation of the gradient."""
+    grad, hvp_fn = jax.linearize(_grad(f), w)
+    return grad, hvp_fn
+
+
+def value_grad_hvp(f: Callable, w: Float[Array, " p"]) -> tuple[Float[Array, ""], Float[Array, " p"], Callable]:
+    """Loss, gradient and v -> H(w) v at ``w`` from one linearisation of value-and-gradient."""
+
+    def scalar(w):
+        out = f(w)
+        return out[0] if isinstance(out, tuple) else out
+
+    (loss, grad), linear = jax.linearize(jax.value_and_grad(scalar), w)
+    return loss, grad, lambda v: linear(v)[1]
+
+
+def hvp_block(hvp_fn: Callable, vectors: Float[Array, "k p"]) -> Float[Array, "k p"]:
+    """H v_i for each row v_i of ``vectors`` (vmapped: one batched pass)."""
+    return jax.vmap(hvp_fn)(vectors)

@@ -1,0 +1,198 @@
+"""NysNewton-CG (NNCG), the study's optimizer (PAPER.md section 3), compiled end to end.
+
+One step:
+
+1. every ``refresh`` steps, a rank-``rank`` randomized Nystrom approximation
+   U diag(Lambda) U^T of the Hessian H (Algorithm 5; ``rank`` Hessian-vector products in
+   one batched pass);
+2. the direction d from Nystrom-preconditioned CG on (H + mu I) d = g (Algorithm 6),
+   warm-started from the previous direction, at most ``cg_max_iter`` iterations, stopping
+   at ||r|| <= max(cg_tol, eta ||g||): ``cg_tol`` is the study's absolute tolerance
+   (1e-16, never met in float32, so the study always runs all iterations); eta is
+   ``cg_rtol``, or with ``cg_forcing="sqrt_grad"`` min(cg_rtol, sqrt(||g||)) as inexact
+   Newton methods choose it (0 turns the relative test off);
+3. if g^T d <= 0 (CG met negative curvature or the direction is not a descent direction),
+   d falls back to the preconditioned gradient P^{-1} g, and the step is flagged;
+4. Armijo backtracking from t = 1 (Algorithm 7): halve t while
+   L(w - t d) > L(w) - alpha t g^T d, at most ``max_backtracks`` times;
+5. w <- w - t d.
+
+The gradient and all Hessian-vector products of a step share one linearisation of the
+gradient at w. A step whose backtracking finds no decrease leaves w unchanged and ends the
+phase with its reason.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array, Float, Int, PRNGKeyArray
+
+from ..linalg import hvp_block, nystrom, nystrom_inverse, pcg, value_grad_hvp
+from ..linalg.nystrom import SHIFTS, Nystrom
+from ._base import RUNNING, AbstractOptimizer, base_info, check_positive, register_stop_reason
+
+ARMIJO_FAILED = register_stop_reason(7, "Armijo backtracking found no decrease within max_backtracks")
+FORCING = ("fixed", "sqrt_grad")
+
+
+def armijo(value, w, direction, loss, gtd, *, alpha: float = 0.1, factor: float = 0.5, max_backtracks: int = 30):
+    """Largest t in {1, factor, factor^2, ...} with L(w - t d) <= L(w) - alpha t g^T d.
+
+    Algorithm 7 of the study. Returns (t, loss at w - t d, backtracks, success); on failure
+    (``max_backtracks`` reached) t = 0 and the loss is L(w).
+    """
+
+    def cond(state):
+        t, f_t, k = state
+        return (~(f_t <= loss - alpha * t * gtd)) & (k < max_backtracks)
+
+    def body(state):
+        t, _, k = state
+        t = t * factor
+        return t, value(w - t * direction), k + 1
+
+    t0 = jnp.ones((), loss.dtype)
+    t, f_t, k = jax.lax.while_loop(cond, body, (t0, value(w - direction), jnp.int32(0)))
+    ok = f_t <= loss - alpha * t * gtd
+    return jnp.where(ok, t, 0.0), jnp.where(ok, f_t, loss), k, ok
+
+
+def _value(f):
+    def value(w):
+        out = f(w)
+        return out[0] if isinstance(out, tuple) else out
+
+    return value
+
+
+class NNCGState(eqx.Module):
+    """The preconditioner (refreshed every ``refresh`` steps), the warm start, counters."""
+
+    preconditioner: Nystrom
+    direction: Float[Array, " p"]
+    key: PRNGKeyArray
+    step_count: Int[Array, ""]
+
+
+class NNCG(AbstractOptimizer):
+    """Nystrom-preconditioned Newton-CG with Armijo backtracking (the study's defaults)."""
+
+    mu: float = 1e-2
+    rank: int = 60
+    refresh: int = 20
+    cg_tol: float = 1e-16
+    cg_max_iter: int = 1000
+    cg_rtol: float = 0.0
+    cg_forcing: str = "fixed"
+    shift: str = "paper"
+    armijo_alpha: float = 0.1
+    armijo_factor: float = 0.5
+    max_backtracks: int = 30
+    seed: int = 0
+
+    name: ClassVar[str] = "nncg"
+
+    def __check_init__(self):
+        check_positive(self.name, "mu", self.mu)
+        for field in ("rank", "refresh", "cg_max_iter", "max_backtracks"):
+            check_positive(self.name, field, getattr(self, field), integer=True)
+        for field in ("cg_tol", "cg_rtol"):
+            value = getattr(self, field)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < float("inf"):
+                raise ValueError(f"{field}: must be a finite number >= 0, got {value!r} (nncg)")
+        if self.cg_forcing not in FORCING:
+            raise ValueError(f"cg_forcing: unknown {self.cg_forcing!r}; allowed: {', '.join(FORCING)} (nncg)")
+        if self.shift not in SHIFTS:
+            raise ValueError(f"shift: unknown Nystrom shift {self.shift!r}; allowed: {', '.join(SHIFTS)} (nncg)")
+        for field in ("armijo_alpha", "armijo_factor"):
+            value = getattr(self, field)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1:
+                raise ValueError(f"{field}: must be a number in (0, 1), got {value!r} (nncg)")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise ValueError(f"seed: must be an integer >= 0, got {self.seed!r} (nncg)")
+
+    def init(self, f, w):
+        p = w.shape[0]
+        rank = min(self.rank, p)
+        empty = Nystrom(jnp.zeros((p, rank), w.dtype), jnp.zeros((rank,), w.dtype),
+                        jnp.zeros((), w.dtype), jnp.asarray(False))
+        return NNCGState(empty, jnp.zeros_like(w), jax.random.PRNGKey(self.seed), jnp.int32(0))
+
+    def step(self, f, w, state: NNCGState):
+        value = _value(f)
+        p = w.shape[0]
+        rank = min(self.rank, p)
+        loss, grad, hvp_fn = value_grad_hvp(f, w)
+        grad_norm = jnp.linalg.norm(grad)
+
+        refresh = state.step_count % self.refresh == 0
+        key, sketch_key = jax.random.split(state.key)
+        preconditioner = jax.lax.cond(
+            refresh,
+            lambda: nystrom(lambda v: hvp_block(hvp_fn, v), sketch_key, p, rank, shift=self.shift, dtype=w.dtype),
+            lambda: state.preconditioner,
+        )
+        mu = jnp.asarray(self.mu, w.dtype)
+        precondition = lambda v: nystrom_inverse(preconditioner, mu, v)  # noqa: E731
+        eta = jnp.asarray(self.cg_rtol, w.dtype)
+        if self.cg_forcing == "sqrt_grad":
+            eta = jnp.minimum(eta, jnp.sqrt(grad_norm))
+        tol = jnp.maximum(jnp.asarray(self.cg_tol, w.dtype), eta * grad_norm)
+        cg = pcg(lambda v: hvp_fn(v) + mu * v, grad, state.direction,
+                 precondition=precondition, tol=tol, max_iter=self.cg_max_iter)
+        direction = cg.x
+        gtd = jnp.vdot(grad, direction)
+        fallback = ~(gtd > 0) | ~jnp.all(jnp.isfinite(direction))
+        direction = jnp.where(fallback, precondition(grad), direction)
+        gtd = jnp.vdot(grad, direction)
+
+        t, new_loss, backtracks, ok = armijo(
+            value, w, direction, loss, gtd,
+            alpha=self.armijo_alpha, factor=self.armijo_factor, max_backtracks=self.max_backtracks,
+        )
+        w_new = jnp.where(ok, w - t * direction, w)
+        hvps = cg.iterations + 1 + jnp.where(refresh, rank, 0)  # +1: the initial residual
+        info = base_info(loss, grad_norm, 1, jnp.where(ok, RUNNING, ARMIJO_FAILED), 2 + backtracks)
+        info.update(
+            step_size=t, cg_iterations=cg.iterations, cg_residual=cg.residual_norm, hvps=hvps,
+            backtracks=backtracks, negative_curvature=cg.negative_curvature, fallback=fallback,
+            cholesky_failed=preconditioner.cholesky_failed, refreshed=refresh, new_loss=new_loss,
+        )
+        new_state = NNCGState(preconditioner, direction, key, state.step_count + 1)
+        return w_new, new_state, info
+
+
+class GD(AbstractOptimizer):
+    """Gradient descent with the same Armijo backtracking (the study's control)."""
+
+    armijo_alpha: float = 0.1
+    armijo_factor: float = 0.5
+    max_backtracks: int = 30
+
+    name: ClassVar[str] = "gd"
+
+    def __check_init__(self):
+        check_positive(self.name, "max_backtracks", self.max_backtracks, integer=True)
+        for field in ("armijo_alpha", "armijo_factor"):
+            value = getattr(self, field)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1:
+                raise ValueError(f"{field}: must be a number in (0, 1), got {value!r} (gd)")
+
+    def init(self, f, w):
+        return jnp.int32(0)
+
+    def step(self, f, w, state):
+        value = _value(f)
+        loss, grad = jax.value_and_grad(value)(w)
+        gtd = jnp.vdot(grad, grad)
+        t, _, backtracks, ok = armijo(
+            value, w, grad, loss, gtd,
+            alpha=self.armijo_alpha, factor=self.armijo_factor, max_backtracks=self.max_backtracks,
+        )
+        info = base_info(loss, jnp.sqrt(gtd), 1, jnp.where(ok, RUNNING, ARMIJO_FAILED), 2 + backtracks)
+        info.update(step_size=t, backtracks=backtracks)
+        return jnp.where(ok, w - t * grad, w), state + 1, info
