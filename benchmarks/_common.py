@@ -7,7 +7,9 @@ import importlib.metadata as metadata
 import os
 import platform
 import statistics
+import sys
 import time
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -68,3 +70,21 @@ def markdown_table(header: list[str], rows: list[list[str]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
     return "\n".join(lines)
+
+
+def save_report(name: str, title: str, notes: list[str], table: str, out: str | None = None) -> Path:
+    """Print and save a result file: title, the exact command, the machine, notes, the table.
+
+    Saved to ``out`` or to benchmarks/results/<name>-<machine>.md.
+    """
+    command = " ".join(["python", f"benchmarks/{Path(sys.argv[0]).name}", *sys.argv[1:]])
+    lines = [f"# {title}", "", f"`{command}`", ""]
+    lines += [f"- {k}: {v}" for k, v in machine().items()]
+    lines += [f"- {note}" for note in notes]
+    text = "\n".join(lines) + "\n\n" + table + "\n"
+    print(text)
+    path = Path(out) if out else Path(__file__).resolve().parent / "results" / f"{name}-{platform.node() or 'machine'}.md"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    print(f"saved {path}")
+    return path

@@ -12,7 +12,6 @@ benchmarks/results/adam-step-<machine>.md.
 from __future__ import annotations
 
 import argparse
-import platform
 import statistics
 import sys
 import time
@@ -22,7 +21,7 @@ import jax
 import jax.numpy as jnp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import machine, markdown_table, matmul_gflops  # noqa: E402
+from _common import markdown_table, matmul_gflops, save_report  # noqa: E402
 
 import jpinn  # noqa: E402
 from jpinn.optim import Adam  # noqa: E402
@@ -49,7 +48,6 @@ def main(argv=None) -> None:
     parser.add_argument("--out", default=None)
     args = parser.parse_args(argv)
     dtype = jpinn.set_precision(args.dtype)
-    info = machine()
     calib_before = matmul_gflops()
     net_shape = matmul_gflops(args.n_residual, args.widths[-1], args.widths[-1])
     rows, records = [], []
@@ -92,24 +90,14 @@ def main(argv=None) -> None:
     header = ["pde", "width", "derivatives", "ms / Adam step (median)", "min-max", "compile s",
               f"ratio to {args.methods[0]}"]
     table = markdown_table(header, rows)
-    text = (
-        f"# Adam step cost\n\n`python benchmarks/adam_step.py "
-        f"{' '.join(sys.argv[1:])}`\n\n"
-        + "\n".join(f"- {k}: {v}" for k, v in info.items())
-        + f"\n- dtype: {args.dtype}, n_residual: {args.n_residual}, depth 3, matmul precision highest"
-        + f"\n- calibration, 2048^3 float32 matmul: {calib_before:.0f} GFLOP/s before, {calib_after:.0f} after;"
+    save_report("adam-step", "Adam step cost", [
+        f"dtype: {args.dtype}, n_residual: {args.n_residual}, depth 3, matmul precision highest",
+        f"calibration, 2048^3 float32 matmul: {calib_before:.0f} GFLOP/s before, {calib_after:.0f} after;"
         f" network-shaped ({args.n_residual} x {args.widths[-1]} @ {args.widths[-1]} x {args.widths[-1]}):"
-        f" {net_shape:.0f} GFLOP/s\n"
-        + f"- medians of {args.repeats} timed chunks per case, methods alternated; a step is one"
-        " loss-and-gradient plus the Adam update\n\n" + table + "\n"
-    )
-    print(text)
-    out = Path(args.out) if args.out else (
-        Path(__file__).resolve().parent / "results" / f"adam-step-{platform.node() or 'machine'}.md"
-    )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(text)
-    print(f"saved {out}")
+        f" {net_shape:.0f} GFLOP/s",
+        f"medians of {args.repeats} timed chunks per case, methods alternated; a step is one"
+        " loss-and-gradient plus the Adam update",
+    ], table, args.out)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,6 @@ and after. Writes benchmarks/results/lbfgs-step-<machine>.md.
 from __future__ import annotations
 
 import argparse
-import platform
 import statistics
 import sys
 import time
@@ -21,10 +20,9 @@ from pathlib import Path
 
 import equinox as eqx
 import jax
-import jax.numpy as jnp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import machine, markdown_table, matmul_gflops, timed  # noqa: E402
+from _common import markdown_table, matmul_gflops, save_report, timed  # noqa: E402
 
 import jpinn  # noqa: E402
 from jpinn.optim import LBFGS, Adam  # noqa: E402
@@ -41,7 +39,6 @@ def main(argv=None) -> None:
     parser.add_argument("--out", default=None)
     args = parser.parse_args(argv)
     dtype = jpinn.set_precision(args.dtype)
-    info = machine()
     calib_before = matmul_gflops()
     rows = []
     lbfgs = LBFGS()
@@ -88,21 +85,12 @@ def main(argv=None) -> None:
               "inner iterations / step", "evaluations / step", "ms / evaluation in L-BFGS",
               "ms / loss-and-gradient alone", "compile + first step s"]
     table = markdown_table(header, rows)
-    text = (
-        f"# L-BFGS step cost\n\n`python benchmarks/lbfgs_step.py {' '.join(sys.argv[1:])}`\n\n"
-        + "\n".join(f"- {k}: {v}" for k, v in info.items())
-        + f"\n- dtype: {args.dtype}, n_residual: {args.n_residual}, depth 3, matmul precision highest;"
-        f" L-BFGS history 100, max_iter 20, strong Wolfe; start after {args.adam_warmup} Adam steps (lr 1e-3)"
-        + f"\n- calibration, 2048^3 float32 matmul: {calib_before:.0f} GFLOP/s before, {calib_after:.0f} after"
-        + f"\n- medians over {args.steps} outer steps per case\n\n" + table + "\n"
-    )
-    print(text)
-    out = Path(args.out) if args.out else (
-        Path(__file__).resolve().parent / "results" / f"lbfgs-step-{platform.node() or 'machine'}.md"
-    )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(text)
-    print(f"saved {out}")
+    save_report("lbfgs-step", "L-BFGS step cost", [
+        f"dtype: {args.dtype}, n_residual: {args.n_residual}, depth 3, matmul precision highest;"
+        f" L-BFGS history 100, max_iter 20, strong Wolfe; start after {args.adam_warmup} Adam steps (lr 1e-3)",
+        f"calibration, 2048^3 float32 matmul: {calib_before:.0f} GFLOP/s before, {calib_after:.0f} after",
+        f"medians over {args.steps} outer steps per case",
+    ], table, args.out)
 
 
 if __name__ == "__main__":

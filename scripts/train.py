@@ -111,6 +111,12 @@ def _main():
             print(f"train.py: error: {error}", file=sys.stderr)
             sys.exit(2)
         summary = execute(run, run_dir)
+        for phase in summary["phases"]:
+            print(
+                f"  {phase['name']:>6}: {phase['iterations']:>6} iterations ({phase['steps']} steps,"
+                f" {phase['evaluations']} evaluations) in {phase['seconds']:.1f} s, loss {phase['loss']:.3e},"
+                f" stopped: {phase['stop_reason']}"
+            )
         print(
             f"{run_dir}: loss {summary['loss']:.3e}  L2RE {summary['l2re']:.3e} ({summary['test_set']})"
             f"  {summary['iterations']} iterations in {summary['seconds']:.1f} s"

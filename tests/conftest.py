@@ -51,3 +51,20 @@ def train_script():
     import train as module  # scripts/train.py
 
     return module
+
+
+@jax.custom_jvp
+def _misleading_square(w):
+    return jnp.sum(w**2)
+
+
+@_misleading_square.defjvp
+def _misleading_square_jvp(primals, tangents):
+    (w,), (dw,) = primals, tangents
+    return jnp.sum(w**2), jnp.vdot(-2 * w, dw)  # the gradient's sign is wrong
+
+
+@pytest.fixture
+def misleading_loss():
+    """sum(w^2) with a gradient of the wrong sign: every 'descent' step raises the loss."""
+    return lambda w: (_misleading_square(w), {})

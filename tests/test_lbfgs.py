@@ -183,21 +183,10 @@ def test_curvature_guard_rejects_zero_and_non_finite(x64):
     assert np.all(np.isfinite(np.asarray(memory.apply_inverse(jnp.ones(2, x64)))))
 
 
-@jax.custom_jvp
-def _lying_square(w):
-    return jnp.sum(w**2)
-
-
-@_lying_square.defjvp
-def _lying_square_jvp(primals, tangents):
-    (w,), (dw,) = primals, tangents
-    return jnp.sum(w**2), jnp.vdot(-2 * w, dw)  # the gradient's sign is wrong
-
-
-def test_stall_ends_the_phase_with_its_reason(tiny_problem):
+def test_stall_ends_the_phase_with_its_reason(misleading_loss):
     # along the (wrong) descent direction every step raises the loss: the search accepts
     # nothing, the phase ends with the stall, parameters unchanged and finite
-    f = lambda w: (_lying_square(w), {})  # noqa: E731
+    f = misleading_loss
     w0 = jnp.array([1.0, -2.0, 0.5])
     result = jpinn.train(f, w0, [jpinn.Phase(LBFGS(), 200)], log_every=20, progress=False)
     (phase,) = result.phases

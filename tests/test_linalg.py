@@ -6,7 +6,6 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-import jpinn
 from jpinn.linalg import hvp, hvp_block, linearize_hvp, nystrom, nystrom_inverse, pcg
 
 
@@ -94,6 +93,12 @@ def test_pcg_solves_spd_system_and_preconditioning_helps(x64):
 
 def test_pcg_flags_negative_curvature(x64):
     a = jnp.diag(jnp.array([2.0, 1.0, -1.0]))
-    out = pcg(lambda v: a @ v, jnp.array([1.0, 1.0, 1.0]), jnp.zeros(3), tol=1e-12, max_iter=10)
-    assert bool(out.negative_curvature)
+    b = jnp.array([1.0, 1.0, 1.0])
+    out = pcg(lambda v: a @ v, b, jnp.zeros(3), tol=1e-12, max_iter=10)
+    assert bool(out.negative_curvature) and int(out.iterations) < 3
     assert np.all(np.isfinite(np.asarray(out.x)))
+    # going on through it (the study's CG) still solves this nonsingular indefinite system
+    # (CG on a 3 x 3 system with distinct eigenvalues ends in at most 3 iterations)
+    through = pcg(lambda v: a @ v, b, jnp.zeros(3), tol=1e-12, max_iter=10, stop_on_negative_curvature=False)
+    assert bool(through.negative_curvature)
+    np.testing.assert_allclose(np.asarray(through.x), [0.5, 1.0, -1.0], rtol=1e-10)

@@ -79,17 +79,8 @@ def test_gd_never_increases_the_loss(tiny_problem):
     assert losses[-1] < losses[0]
 
 
-def test_gd_stops_cleanly_when_armijo_fails():
-    @jax.custom_jvp
-    def lying(w):
-        return jnp.sum(w**2)
-
-    @lying.defjvp
-    def _jvp(primals, tangents):
-        (w,), (dw,) = primals, tangents
-        return jnp.sum(w**2), jnp.vdot(-2 * w, dw)
-
-    f = lambda w: (lying(w), {})  # noqa: E731
+def test_gd_stops_cleanly_when_armijo_fails(misleading_loss):
+    f = misleading_loss
     result = jpinn.train(f, jnp.array([1.0, 2.0]), [jpinn.Phase(GD(max_backtracks=10), 50)],
                          log_every=10, progress=False)
     (phase,) = result.phases
@@ -101,6 +92,7 @@ def test_gd_stops_cleanly_when_armijo_fails():
     "kwargs,field",
     [({"mu": 0}, "mu"), ({"rank": 0}, "rank"), ({"refresh": -1}, "refresh"), ({"cg_max_iter": 0}, "cg_max_iter"),
      ({"cg_rtol": -1.0}, "cg_rtol"), ({"cg_forcing": "quadratic"}, "cg_forcing"), ({"shift": "none"}, "shift"),
+     ({"cg_negative_curvature": "ignore"}, "cg_negative_curvature"),
      ({"armijo_alpha": 1.5}, "armijo_alpha")],
 )
 def test_nncg_rejects_bad_hyperparameters(kwargs, field):

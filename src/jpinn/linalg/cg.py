@@ -1,9 +1,11 @@
 """Preconditioned conjugate gradients in one ``lax.while_loop`` (Algorithm 6 of the study).
 
 Solves A x = b for a symmetric A given as a function, with a preconditioner ``M^{-1}`` and
-a warm start. Stops when ||r|| <= tol, after ``max_iter`` iterations, or when it meets a
-direction of non-positive curvature p^T A p <= 0 (A is not positive definite there); it
-then keeps the last iterate and sets a flag.
+a warm start. Stops when ||r|| <= tol or after ``max_iter`` iterations. A direction of
+non-positive curvature p^T A p <= 0 (A is not positive definite there) sets a flag and,
+with ``stop_on_negative_curvature`` (the default), stops CG keeping the last iterate;
+otherwise CG goes on through it as the study's NNCG does (its CG never checks). A zero or
+non-finite p^T A p (breakdown) always stops.
 """
 
 from __future__ import annotations
@@ -31,22 +33,26 @@ def pcg(
     precondition: Callable[[Array], Array] | None = None,
     tol: float | Array = 1e-16,
     max_iter: int = 1000,
+    stop_on_negative_curvature: bool = True,
 ) -> CGResult:
     """Preconditioned CG for A x = b from ``x0``; ``tol`` is absolute on ||b - A x||."""
     precondition = precondition or (lambda v: v)
     r = b - matvec(x0)
     z = precondition(r)
-    state = (x0, r, z, z, jnp.vdot(r, z), jnp.int32(0), jnp.asarray(False))
+    state = (x0, r, z, z, jnp.vdot(r, z), jnp.int32(0), jnp.asarray(False), jnp.asarray(False))
 
     def cond(state):
-        _, r, _, _, _, k, negative = state
-        return (k < max_iter) & (jnp.linalg.norm(r) > tol) & ~negative
+        _, r, _, _, _, k, negative, stopped = state
+        return (k < max_iter) & (jnp.linalg.norm(r) > tol) & ~stopped
 
     def body(state):
-        x, r, z, p, rz, k, _ = state
+        x, r, z, p, rz, k, seen_negative, _ = state
         ap = matvec(p)
         pap = jnp.vdot(p, ap)
-        negative = ~(pap > 0)  # also catches NaN
+        breakdown = ~jnp.isfinite(pap) | (pap == 0)
+        negative_here = ~(pap > 0)
+        stop = breakdown | (negative_here & stop_on_negative_curvature)
+        negative = stop  # the update below is skipped when CG stops here
         alpha = jnp.where(negative, 0.0, rz / jnp.where(negative, 1.0, pap))
         x_new = x + alpha * p
         r_new = r - alpha * ap
@@ -55,7 +61,7 @@ def pcg(
         p_new = z_new + (rz_new / jnp.where(rz == 0, 1.0, rz)) * p
         keep = lambda new, old: jnp.where(negative, old, new)  # noqa: E731
         return (keep(x_new, x), keep(r_new, r), keep(z_new, z), keep(p_new, p), keep(rz_new, rz),
-                k + jnp.where(negative, 0, 1).astype(jnp.int32), negative)
+                k + jnp.where(negative, 0, 1).astype(jnp.int32), seen_negative | negative_here, stop)
 
-    x, r, _, _, _, k, negative = jax.lax.while_loop(cond, body, state)
+    x, r, _, _, _, k, negative, _ = jax.lax.while_loop(cond, body, state)
     return CGResult(x, k, jnp.linalg.norm(r), negative)

@@ -14,13 +14,18 @@ import jax
 from jaxtyping import Array, Float
 
 
-def _grad(f: Callable) -> Callable:
-    # f may return (loss, aux) as jpinn losses do, or a plain scalar
+def scalar_loss(f: Callable) -> Callable:
+    """``f`` as a scalar function: jpinn losses return (loss, aux), plain ones a scalar."""
+
     def scalar(w):
         out = f(w)
         return out[0] if isinstance(out, tuple) else out
 
-    return jax.grad(scalar)
+    return scalar
+
+
+def _grad(f: Callable) -> Callable:
+    return jax.grad(scalar_loss(f))
 
 
 def hvp(f: Callable, w: Float[Array, " p"], v: Float[Array, " p"]) -> Float[Array, " p"]:
@@ -36,12 +41,7 @@ def linearize_hvp(f: Callable, w: Float[Array, " p"]) -> tuple[Float[Array, " p"
 
 def value_grad_hvp(f: Callable, w: Float[Array, " p"]) -> tuple[Float[Array, ""], Float[Array, " p"], Callable]:
     """Loss, gradient and v -> H(w) v at ``w`` from one linearisation of value-and-gradient."""
-
-    def scalar(w):
-        out = f(w)
-        return out[0] if isinstance(out, tuple) else out
-
-    (loss, grad), linear = jax.linearize(jax.value_and_grad(scalar), w)
+    (loss, grad), linear = jax.linearize(jax.value_and_grad(scalar_loss(f)), w)
     return loss, grad, lambda v: linear(v)[1]
 
 

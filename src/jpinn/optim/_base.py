@@ -57,6 +57,16 @@ def check_positive(optimizer: str, field: str, value: Any, *, integer: bool = Fa
         raise ValueError(f"{field}: must be {kind} > 0, got {value!r} ({optimizer})")
 
 
+def check_fraction(optimizer: str, field: str, value: Any, *, closed_below: bool = False) -> None:
+    """One-line ValueError unless ``value`` lies in (0, 1), or in [0, 1) if ``closed_below``."""
+    interval = "[0, 1)" if closed_below else "(0, 1)"
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and (
+        (0 <= value < 1) if closed_below else (0 < value < 1)
+    )
+    if not ok:
+        raise ValueError(f"{field}: must be a number in {interval}, got {value!r} ({optimizer})")
+
+
 def base_info(loss, grad_norm, iterations: int = 1, status: int = RUNNING, evaluations: int = 1) -> dict[str, Any]:
     """The five entries every ``info`` carries."""
     return {

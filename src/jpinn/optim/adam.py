@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from ._base import AbstractOptimizer, base_info, check_positive
+from ._base import AbstractOptimizer, base_info, check_fraction, check_positive
 
 
 class Adam(AbstractOptimizer):
@@ -25,9 +25,7 @@ class Adam(AbstractOptimizer):
         check_positive(self.name, "learning_rate", self.learning_rate)
         check_positive(self.name, "eps", self.eps)
         for field in ("b1", "b2"):
-            value = getattr(self, field)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
-                raise ValueError(f"{field}: must be a number in [0, 1), got {value!r} (adam)")
+            check_fraction(self.name, field, getattr(self, field), closed_below=True)
 
     def _transform(self) -> optax.GradientTransformation:
         return optax.adam(self.learning_rate, b1=self.b1, b2=self.b2, eps=self.eps)

@@ -11,8 +11,12 @@ One step:
    (1e-16, never met in float32, so the study always runs all iterations); eta is
    ``cg_rtol``, or with ``cg_forcing="sqrt_grad"`` min(cg_rtol, sqrt(||g||)) as inexact
    Newton methods choose it (0 turns the relative test off);
-3. if g^T d <= 0 (CG met negative curvature or the direction is not a descent direction),
-   d falls back to the preconditioned gradient P^{-1} g, and the step is flagged;
+   The Hessian of a PINN loss is indefinite, so CG meets directions with
+   p^T (H + mu I) p <= 0; they are flagged (``negative_curvature``), and CG goes on through
+   them as the study's does (``cg_negative_curvature="continue"``) or stops there
+   (``"stop"``);
+3. if g^T d <= 0 (the direction is not a descent direction) or d is not finite, d falls
+   back to the preconditioned gradient P^{-1} g, and the step is flagged (``fallback``);
 4. Armijo backtracking from t = 1 (Algorithm 7): halve t while
    L(w - t d) > L(w) - alpha t g^T d, at most ``max_backtracks`` times;
 5. w <- w - t d.
@@ -31,9 +35,9 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
-from ..linalg import hvp_block, nystrom, nystrom_inverse, pcg, value_grad_hvp
+from ..linalg import hvp_block, nystrom, nystrom_inverse, pcg, scalar_loss, value_grad_hvp
 from ..linalg.nystrom import SHIFTS, Nystrom
-from ._base import RUNNING, AbstractOptimizer, base_info, check_positive, register_stop_reason
+from ._base import RUNNING, AbstractOptimizer, base_info, check_fraction, check_positive, register_stop_reason
 
 ARMIJO_FAILED = register_stop_reason(7, "Armijo backtracking found no decrease within max_backtracks")
 FORCING = ("fixed", "sqrt_grad")
@@ -61,14 +65,6 @@ def armijo(value, w, direction, loss, gtd, *, alpha: float = 0.1, factor: float 
     return jnp.where(ok, t, 0.0), jnp.where(ok, f_t, loss), k, ok
 
 
-def _value(f):
-    def value(w):
-        out = f(w)
-        return out[0] if isinstance(out, tuple) else out
-
-    return value
-
-
 class NNCGState(eqx.Module):
     """The preconditioner (refreshed every ``refresh`` steps), the warm start, counters."""
 
@@ -88,6 +84,7 @@ class NNCG(AbstractOptimizer):
     cg_max_iter: int = 1000
     cg_rtol: float = 0.0
     cg_forcing: str = "fixed"
+    cg_negative_curvature: str = "continue"
     shift: str = "paper"
     armijo_alpha: float = 0.1
     armijo_factor: float = 0.5
@@ -106,12 +103,14 @@ class NNCG(AbstractOptimizer):
                 raise ValueError(f"{field}: must be a finite number >= 0, got {value!r} (nncg)")
         if self.cg_forcing not in FORCING:
             raise ValueError(f"cg_forcing: unknown {self.cg_forcing!r}; allowed: {', '.join(FORCING)} (nncg)")
+        if self.cg_negative_curvature not in ("continue", "stop"):
+            raise ValueError(
+                f"cg_negative_curvature: unknown {self.cg_negative_curvature!r}; allowed: continue, stop (nncg)"
+            )
         if self.shift not in SHIFTS:
             raise ValueError(f"shift: unknown Nystrom shift {self.shift!r}; allowed: {', '.join(SHIFTS)} (nncg)")
         for field in ("armijo_alpha", "armijo_factor"):
-            value = getattr(self, field)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1:
-                raise ValueError(f"{field}: must be a number in (0, 1), got {value!r} (nncg)")
+            check_fraction(self.name, field, getattr(self, field))
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
             raise ValueError(f"seed: must be an integer >= 0, got {self.seed!r} (nncg)")
 
@@ -123,7 +122,7 @@ class NNCG(AbstractOptimizer):
         return NNCGState(empty, jnp.zeros_like(w), jax.random.PRNGKey(self.seed), jnp.int32(0))
 
     def step(self, f, w, state: NNCGState):
-        value = _value(f)
+        value = scalar_loss(f)
         p = w.shape[0]
         rank = min(self.rank, p)
         loss, grad, hvp_fn = value_grad_hvp(f, w)
@@ -143,7 +142,8 @@ class NNCG(AbstractOptimizer):
             eta = jnp.minimum(eta, jnp.sqrt(grad_norm))
         tol = jnp.maximum(jnp.asarray(self.cg_tol, w.dtype), eta * grad_norm)
         cg = pcg(lambda v: hvp_fn(v) + mu * v, grad, state.direction,
-                 precondition=precondition, tol=tol, max_iter=self.cg_max_iter)
+                 precondition=precondition, tol=tol, max_iter=self.cg_max_iter,
+                 stop_on_negative_curvature=self.cg_negative_curvature == "stop")
         direction = cg.x
         gtd = jnp.vdot(grad, direction)
         fallback = ~(gtd > 0) | ~jnp.all(jnp.isfinite(direction))
@@ -178,15 +178,13 @@ class GD(AbstractOptimizer):
     def __check_init__(self):
         check_positive(self.name, "max_backtracks", self.max_backtracks, integer=True)
         for field in ("armijo_alpha", "armijo_factor"):
-            value = getattr(self, field)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1:
-                raise ValueError(f"{field}: must be a number in (0, 1), got {value!r} (gd)")
+            check_fraction(self.name, field, getattr(self, field))
 
     def init(self, f, w):
         return jnp.int32(0)
 
     def step(self, f, w, state):
-        value = _value(f)
+        value = scalar_loss(f)
         loss, grad = jax.value_and_grad(value)(w)
         gtd = jnp.vdot(grad, grad)
         t, _, backtracks, ok = armijo(
