@@ -151,3 +151,13 @@ def test_train_argument_errors(tiny_problem):
         jpinn.train(loss, w0, [])
     with pytest.raises(ValueError, match="iterations"):
         jpinn.Phase(Adam(), 0)
+
+
+def test_phase_log_interval_overrides_the_run_interval(tiny_problem):
+    _, _, _, loss, w0 = tiny_problem()
+    records = []
+    jpinn.train(loss, w0, [jpinn.Phase(Adam(1e-3), 20), jpinn.Phase(Adam(1e-4), 3, log_every=1)],
+                log_every=10, callback=records.append, progress=False)
+    assert [r["iteration"] for r in records] == [0, 10, 20, 21, 22, 23]
+    with pytest.raises(ValueError, match="log_every"):
+        jpinn.Phase(Adam(), 5, log_every=0)

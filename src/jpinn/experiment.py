@@ -85,7 +85,7 @@ def build_pde(pde_config: dict[str, Any]) -> AbstractPDE:
 
 
 def build_phases(optimizer_config: dict[str, Any]) -> list[Phase]:
-    """``optimizer.phases``: a list of ``{name, iterations, **hyperparameters}``."""
+    """``optimizer.phases``: a list of ``{name, iterations, [label], [log_every], **hyperparameters}``."""
     if not isinstance(optimizer_config, dict):
         raise ConfigError(f"optimizer: must be a mapping, got {optimizer_config!r}")
     entries = optimizer_config.get("phases")
@@ -102,11 +102,14 @@ def build_phases(optimizer_config: dict[str, Any]) -> list[Phase]:
         iterations = _check_int(f"{where}.iterations", entry.pop("iterations", None))
         name = entry.pop("name")
         label = entry.pop("label", None)
+        phase_log_every = entry.pop("log_every", None)
+        if phase_log_every is not None:
+            _check_int(f"{where}.log_every", phase_log_every)
         try:
             optimizer = make_optimizer(name, **entry)
         except (ValueError, TypeError) as error:
             raise _where(f"{where}.", error) from None
-        phases.append(Phase(optimizer, iterations, label))
+        phases.append(Phase(optimizer, iterations, label, phase_log_every))
     return phases
 
 

@@ -24,15 +24,24 @@ from .optim import NONFINITE, RUNNING, STOP_REASONS, AbstractOptimizer
 
 @dataclasses.dataclass(frozen=True)
 class Phase:
-    """Run ``optimizer`` for ``iterations`` iterations, counted as the study counts them."""
+    """Run ``optimizer`` for ``iterations`` iterations, counted as the study counts them.
+
+    ``log_every`` overrides the run's log interval for this phase (NNCG steps are
+    expensive enough to log every one of them).
+    """
 
     optimizer: AbstractOptimizer
     iterations: int
     name: str | None = None
+    log_every: int | None = None  # this phase's log interval; None: train()'s log_every
 
     def __post_init__(self):
         if isinstance(self.iterations, bool) or not isinstance(self.iterations, int) or self.iterations <= 0:
             raise ValueError(f"iterations: must be a positive integer, got {self.iterations!r}")
+        if self.log_every is not None and (
+            isinstance(self.log_every, bool) or not isinstance(self.log_every, int) or self.log_every <= 0
+        ):
+            raise ValueError(f"log_every: must be a positive integer or null, got {self.log_every!r}")
         if not isinstance(self.optimizer, AbstractOptimizer):
             raise TypeError(f"optimizer: expected an AbstractOptimizer, got {type(self.optimizer).__name__}")
 
@@ -154,7 +163,7 @@ def train(
     """Run ``phases`` one after the other from ``w``; each starts with a fresh optimizer state.
 
     ``callback(record)`` is called at iteration 0 and at every log point (every
-    ``log_every`` iterations, and at each phase end) with a dict of plain numbers: phase,
+    ``log_every`` iterations, or the phase's own ``log_every``, and at each phase end) with a dict of plain numbers: phase,
     iteration (over the whole run), phase_iteration, step (optimizer steps in the phase),
     evaluations (loss-and-gradient evaluations in the phase), loss, the loss components,
     grad_norm, the last step's optimizer info, status and wall seconds since the start.
@@ -197,7 +206,8 @@ def train(
 
     for index, phase in enumerate(phases):
         optimizer = phase.optimizer
-        chunk_steps = max(1, min(phase.steps, log_every // optimizer.iterations_per_step))
+        interval = phase.log_every or log_every
+        chunk_steps = max(1, min(phase.steps, interval // optimizer.iterations_per_step))
         state = eqx.filter_jit(optimizer.init)(f, w)
 
         t0 = time.perf_counter()
