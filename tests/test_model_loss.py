@@ -113,3 +113,19 @@ def test_loss_model_round_trip(tiny_problem):
     _, _, model, loss, w0 = tiny_problem()
     points = jnp.array([[0.5, 0.5], [1.0, 0.1]])
     np.testing.assert_array_equal(loss.model(w0).predict(points), model.predict(points))
+
+
+@pytest.mark.parametrize("name", ["convection", "reaction", "wave"])
+def test_loss_gradient_and_hvp_agree_across_derivative_methods(name, tiny_problem, x64):
+    from jpinn.linalg import hvp
+
+    results = {}
+    for method in ("forward", "reverse", "auto"):
+        _, _, _, loss, w0 = tiny_problem(name, width=6, n_residual=40, dtype=x64, method=method)
+        v = jnp.cos(jnp.arange(w0.shape[0], dtype=x64))
+        total, _ = loss(w0)
+        grad = jax.grad(lambda w: loss(w)[0])(w0)
+        results[method] = (np.asarray(total), np.asarray(grad), np.asarray(hvp(loss, w0, v)))
+    for method in ("reverse", "auto"):
+        for a, b in zip(results["forward"], results[method]):
+            np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
