@@ -12,6 +12,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -148,8 +149,6 @@ def load_run(run_dir: str | os.PathLike) -> LoadedRun:
             f"{run_dir}: checkpoint has {w.shape[0]} parameters, its config's model has {w0.shape[0]}"
         )
     w = jnp.asarray(w, dtype=dtype)
-    import equinox as eqx
-
     model = eqx.combine(unravel(w), static)
     summary_path = Path(run_dir) / SUMMARY_FILE
     summary = json.loads(summary_path.read_text()) if summary_path.is_file() else None
