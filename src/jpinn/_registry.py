@@ -1,4 +1,5 @@
-"""Building objects by name from a registry, with one-line errors naming the field."""
+"""Building objects by name from a registry, and the integer check every layer shares;
+errors are one line naming the field."""
 
 from __future__ import annotations
 
@@ -25,3 +26,10 @@ def make_registered(
         if key not in allowed:
             raise ValueError(f"{section}{key}: not a field of {name}; allowed: {', '.join(allowed) or 'none'}")
     return cls(**fields, **extra)
+
+
+def check_int(field: str, value: Any, minimum: int = 1, error: type[Exception] = ValueError) -> int:
+    """``value`` if it is an integer >= ``minimum`` (bools refused), else a one-line ``error``."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise error(f"{field}: must be an integer >= {minimum}, got {value!r}")
+    return value

@@ -16,6 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float
 
+from ._registry import check_int
 from .pdes import AbstractPDE
 
 # the two test sets of PAPER.md section 1: the paper text's full grid, the companion code's
@@ -36,14 +37,6 @@ class Collocation(eqx.Module):
             "initial": int(self.initial_points.shape[0]),
             "boundary": int(self.boundary_left.shape[0] + self.boundary_right.shape[0]),
         }
-
-
-def _check_count(field: str, value, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise ValueError(f"{field}: must be an integer, got {value!r}")
-    if value < minimum:
-        raise ValueError(f"{field}: must be >= {minimum}, got {value}")
-    return int(value)
 
 
 def grid_axes(pde: AbstractPDE, n_x: int, n_t: int) -> tuple[np.ndarray, np.ndarray]:
@@ -80,10 +73,10 @@ def sample_collocation(
     The draw is a ``jax.random.permutation`` of the interior indices under
     ``PRNGKey(seed)``, so the same seed gives the same points on every platform.
     """
-    n_x = _check_count("data.n_x", n_x, 3)
-    n_t = _check_count("data.n_t", n_t, 2)
+    n_x = check_int("data.n_x", n_x, 3)
+    n_t = check_int("data.n_t", n_t, 2)
     n_interior = (n_x - 2) * (n_t - 1)
-    n_residual = _check_count("data.n_residual", n_residual, 1)
+    n_residual = check_int("data.n_residual", n_residual, 1)
     if n_residual > n_interior:
         raise ValueError(
             f"data.n_residual: the {n_x} x {n_t} grid interior holds {n_interior} points, "

@@ -21,6 +21,7 @@ import jax
 import jax.numpy as jnp
 
 from . import io
+from ._registry import check_int
 from .data import TEST_SETS, Collocation, sample_collocation, test_points
 from .derivatives import METHODS
 from .loss import PINNLoss, build_loss
@@ -61,11 +62,7 @@ def _check_keys(section: str, value: Any, allowed: set[str]) -> dict[str, Any]:
 
 
 def _check_int(field: str, value: Any, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ConfigError(f"{field}: must be an integer >= {minimum}, got {value!r}")
-    if value < minimum:
-        raise ConfigError(f"{field}: must be an integer >= {minimum}, got {value}")
-    return value
+    return check_int(field, value, minimum, error=ConfigError)
 
 
 def _check_bool(field: str, value: Any) -> bool:

@@ -7,13 +7,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
-
-def _check_size(field: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"{field}: must be a positive integer, got {value!r}")
-    if value <= 0:
-        raise ValueError(f"{field}: must be a positive integer, got {value}")
-    return value
+from .._registry import check_int
 
 
 def xavier_normal(key: PRNGKeyArray, shape: tuple[int, int], dtype) -> Array:
@@ -39,8 +33,8 @@ class MLP(eqx.Module):
     depth: int = eqx.field(static=True)
 
     def __init__(self, width: int = 50, depth: int = 3, *, key: PRNGKeyArray, dtype=jnp.float32):
-        self.width = _check_size("model.width", width)
-        self.depth = _check_size("model.depth", depth)
+        self.width = check_int("model.width", width)
+        self.depth = check_int("model.depth", depth)
         sizes = [2] + [width] * depth + [1]
         keys = jax.random.split(key, len(sizes) - 1)
         layers = []
