@@ -120,12 +120,12 @@ def test_loss_gradient_and_hvp_agree_across_derivative_methods(name, tiny_proble
     from jpinn.linalg import hvp
 
     results = {}
-    for method in ("forward", "reverse", "auto"):
+    for method in ("forward", "reverse", "taylor", "auto"):
         _, _, _, loss, w0 = tiny_problem(name, width=6, n_residual=40, dtype=x64, method=method)
         v = jnp.cos(jnp.arange(w0.shape[0], dtype=x64))
         total, _ = loss(w0)
         grad = jax.grad(lambda w: loss(w)[0])(w0)
         results[method] = (np.asarray(total), np.asarray(grad), np.asarray(hvp(loss, w0, v)))
-    for method in ("reverse", "auto"):
+    for method in ("reverse", "taylor", "auto"):
         for a, b in zip(results["forward"], results[method]):
             np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)

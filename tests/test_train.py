@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import jpinn
-from jpinn.optim import NONFINITE, RUNNING, Adam, AbstractOptimizer
+from jpinn.optim import LBFGS, NONFINITE, RUNNING, Adam, AbstractOptimizer
 from jpinn.optim._base import base_info
 
 
@@ -103,6 +103,24 @@ def test_one_compilation_per_phase(tiny_problem):
     assert after_first >= 1
     jpinn.train(loss, w0, [jpinn.Phase(_Counting(), 95)], log_every=10, progress=False)
     assert len(_Counting.traces) == after_first  # same shapes: the cache is reused
+    # from an empty cache, 2 chunks and 10 chunks trace the step equally often
+    counts = []
+    for iterations in (20, 100):
+        jax.clear_caches()
+        _Counting.traces.clear()
+        jpinn.train(loss, w0, [jpinn.Phase(_Counting(), iterations)], log_every=10, progress=False)
+        counts.append(len(_Counting.traces))
+    assert counts[0] == counts[1] == after_first
+
+
+def test_chunks_donate_but_leave_the_callers_arrays_valid(tiny_problem):
+    _, _, _, loss, w0 = tiny_problem()
+    before = np.asarray(w0).copy()
+    result = jpinn.train(loss, w0, [jpinn.Phase(Adam(1e-2), 30), jpinn.Phase(LBFGS(), 20)],
+                         log_every=10, progress=False)
+    np.testing.assert_array_equal(np.asarray(w0), before)  # still readable, unchanged
+    assert not np.array_equal(np.asarray(result.w), before)
+    jax.tree_util.tree_map(np.asarray, result.states)  # the final states are live buffers
 
 
 class _Exploding(AbstractOptimizer):

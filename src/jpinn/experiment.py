@@ -39,7 +39,7 @@ TOP_KEYS = {
 }
 DATA_KEYS = {"name", "n_x", "n_t", "n_residual", "seed", "test_set"}
 MODEL_KEYS = {"name", "width", "depth"}
-LOSS_KEYS = {"mse_factor"}
+LOSS_KEYS = {"mse_factor", "block_size"}
 
 
 class ConfigError(ValueError):
@@ -160,6 +160,9 @@ def validate(config: dict[str, Any]) -> dict[str, Any]:
     factor = loss.get("mse_factor", 1.0)
     if isinstance(factor, bool) or not isinstance(factor, (int, float)) or not (0 < factor < math.inf):
         raise ConfigError(f"loss.mse_factor: must be a finite number > 0 (1 code, 0.5 paper), got {factor!r}")
+    block = loss.get("block_size", "auto")
+    if block != "auto" and block is not None and (isinstance(block, bool) or not isinstance(block, int) or block < 1):
+        raise ConfigError(f"loss.block_size: must be an integer >= 1, null or auto, got {block!r}")
     build_phases(config["optimizer"])
     return config
 
@@ -199,6 +202,7 @@ def build(config: dict[str, Any]) -> Run:
         data,
         method=config.get("derivatives", "auto"),
         mse_factor=config.get("loss", {}).get("mse_factor", 1.0),
+        block_size=config.get("loss", {}).get("block_size", "auto"),
     )
     return Run(config, pde, data, loss, w0, build_phases(config["optimizer"]), dtype)
 

@@ -99,14 +99,18 @@ def _all_finite(tree) -> Array:
     return jnp.all(jnp.stack(leaves)) if leaves else jnp.asarray(True)
 
 
-def _run_chunk(optimizer: AbstractOptimizer, f, w, state, n_active: Array, chunk_steps: int):
+def _run_chunk(fixed: tuple[AbstractOptimizer, Callable], w, state, n_active: Array, chunk_steps: int):
     """Up to ``chunk_steps`` steps (the first ``n_active`` of them), then the loss at the end.
 
     Compiled once per phase: ``n_active`` is traced, so the last, shorter chunk reuses the
     same program. A step whose loss, gradient or new parameters are not finite is discarded
     (the previous parameters are kept) and ends the phase with ``NONFINITE``; an optimizer
-    status other than ``RUNNING`` ends it after its step.
+    status other than ``RUNNING`` ends it after its step. The parameters and the optimizer
+    state are donated (every argument but ``fixed``, the optimizer and the loss with its
+    collocation arrays): the outputs reuse their buffers, so a chunk holds one copy of the
+    L-BFGS history or the Nystrom factor, not two.
     """
+    optimizer, f = fixed
     info_shape = eqx.filter_eval_shape(optimizer.step, f, w, state)[2]
     zero_info = jax.tree_util.tree_map(lambda s: jnp.zeros(s.shape, s.dtype), info_shape)
     carry0 = (w, state, jnp.asarray(RUNNING, jnp.int32), jnp.int32(0), jnp.int32(0), jnp.int32(0), zero_info)
@@ -140,7 +144,7 @@ def _run_chunk(optimizer: AbstractOptimizer, f, w, state, n_active: Array, chunk
     return w, state, status, iterations, evaluations, steps, info, loss, components, jnp.linalg.norm(grad)
 
 
-_chunk = eqx.filter_jit(_run_chunk)
+_chunk = eqx.filter_jit(_run_chunk, donate="all-except-first")
 
 
 def _floats(tree: dict[str, Any]) -> dict[str, Any]:
@@ -209,13 +213,18 @@ def train(
         interval = phase.log_every or log_every
         chunk_steps = max(1, min(phase.steps, interval // optimizer.iterations_per_step))
         state = eqx.filter_jit(optimizer.init)(f, w)
+        # the chunks donate w and state: own copies, so the caller's arrays stay valid and
+        # no buffer is donated twice (a state may hold w itself)
+        w, state = jax.tree_util.tree_map(jnp.copy, (w, state))
+        fixed = (optimizer, f)
 
         t0 = time.perf_counter()
-        compiled = _chunk.lower(optimizer, f, w, state, jnp.int32(0), chunk_steps).compile()
+        compiled = _chunk.lower(fixed, w, state, jnp.int32(0), chunk_steps).compile()
         compile_seconds = time.perf_counter() - t0
 
-        if index == 0:
-            out = compiled(optimizer, f, w, state, jnp.int32(0), chunk_steps)
+        if index == 0:  # zero steps: the loss at the start
+            out = compiled(fixed, w, state, jnp.int32(0), chunk_steps)
+            w, state = out[0], out[1]
             emit(index, phase, 0, 0, 0, out[7], out[8], out[9], {}, RUNNING)
 
         bar = tqdm(
@@ -233,7 +242,7 @@ def train(
         while done_steps < phase.steps and status == RUNNING:
             n_active = min(chunk_steps, phase.steps - done_steps)
             w, state, status, iterations, evaluations, steps, info, loss, components, grad_norm = compiled(
-                optimizer, f, w, state, jnp.int32(n_active), chunk_steps
+                fixed, w, state, jnp.int32(n_active), chunk_steps
             )
             status = int(status)
             done_steps += int(steps)

@@ -8,6 +8,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from .._registry import check_int
+from ..derivatives import taylor_mlp
 
 
 def xavier_normal(key: PRNGKeyArray, shape: tuple[int, int], dtype) -> Array:
@@ -54,6 +55,13 @@ class MLP(eqx.Module):
         for layer in self.layers[:-1]:
             h = jnp.tanh(layer(h))
         return self.layers[-1](h)[0]
+
+    def taylor_terms(self, x: Float[Array, " n"], t: Float[Array, " n"], terms) -> dict[str, Float[Array, " n"]]:
+        """u and the named derivative terms at the points (x[i], t[i]), by batched
+        second-order Taylor propagation (``jpinn.derivatives.taylor_mlp``)."""
+        return taylor_mlp(
+            [layer.weight for layer in self.layers], [layer.bias for layer in self.layers], x, t, terms
+        )
 
     def predict(self, points: Float[Array, "n 2"]) -> Float[Array, " n"]:
         """The network at a batch of points, columns (x, t)."""
