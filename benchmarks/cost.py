@@ -3,6 +3,7 @@
     python benchmarks/cost.py [--pdes ...] [--widths 50 200] [--dtypes float32 float64]
                               [--ops loss grad hvp sketch adam lbfgs nncg] [--cg 1000]
     python benchmarks/cost.py --compare [--widths 50 200]    # derivative methods x blocks
+    python benchmarks/cost.py --donation                     # chunks with / without donation
 
 For each PDE, width (depth 3) and dtype, with 10,000 residual points and the default
 engine (``derivatives=auto``, ``loss.block_size=auto``): median seconds (min-max) of a loss
@@ -68,6 +69,20 @@ def _sketch_one_batch(f, w, vectors):  # for the FLOP count only: no lax.map loo
     return hvp_block(value_grad_hvp(f, w)[2], vectors, batch_size=None)
 
 
+def _sketch_flops(f, w, vectors) -> float:
+    """FLOPs of the one-batch sketch of all rows, from one-batch programs of 1 and 2 rows:
+    the linearisation is shared and each row adds the same work, so the count is linear in
+    the rows. (Compiling the 60-row program itself ran out of memory at width 200 in
+    float64.)"""
+    one, two = (_flops(_sketch_one_batch, f, w, vectors[:k]) for k in (1, 2))
+    return one + (vectors.shape[0] - 1) * (two - one)
+
+
+def _hvp_linearized(f, w, v, k=10):  # k products sharing one linearisation, as in CG
+    product = value_grad_hvp(f, w)[2]
+    return jax.lax.fori_loop(0, k, lambda i, x: 1e-3 * product(x) + v, v)
+
+
 def _compiled(fn, *args):
     t0 = time.perf_counter()
     compiled = eqx.filter_jit(fn).lower(*args).compile()
@@ -127,9 +142,13 @@ def _measure(pde_name, width, dtype, args, calib):
         fn, rest = simple[op]
         compiled, compile_s = _compiled(fn, f, *rest)
         jax.block_until_ready(compiled(f, *rest))
-        repeats = args.repeats if op != "sketch" else max(1, args.repeats // 2)
-        counted = _sketch_one_batch if op == "sketch" else fn
-        flops = _flops(counted, one, *rest) if args.flops else float("nan")
+        repeats = args.repeats if op != "sketch" else max(1, args.repeats // 3)
+        if not args.flops:
+            flops = float("nan")
+        elif op == "sketch":
+            flops = _sketch_flops(one, *rest)
+        else:
+            flops = _flops(fn, one, *rest)
         row(op, timed(lambda *a: compiled(f, *a), *rest, repeats=repeats), compile_s, flops, _memory(compiled),
             f" ({method})" if op == "loss" else (f" ({SKETCH} vectors)" if op == "sketch" else ""))
 
@@ -158,7 +177,8 @@ def _measure(pde_name, width, dtype, args, calib):
     if "nncg" in args.ops:
         nncg = NNCG(cg_max_iter=args.cg, cg_tol=0.0, cg_rtol=0.0)
         out = step_op(f"nncg step (M={args.cg})", nncg, lambda info: 1, 1)
-        rows[-1][3] += f", {int(out[2]['cg_iterations'])} CG it."
+        hvps = int(out[2]["hvps"])
+        rows[-1][3] += f": {int(out[2]['cg_iterations'])} CG it., {hvps} HVPs, {times[rows[-1][3]] / hvps * 1e3:.1f} ms / HVP"
     return rows, times
 
 
@@ -180,11 +200,18 @@ def run_costs(args):
                 rows += r
                 if "grad" in times and "hvp" in times:
                     targets.append((dtype_name, pde_name, width, times, r))
+                _save_costs(args, rows, targets, notes + [f"{dtype_name}: calibration before: "
+                            + ", ".join(f"{k} {v:.0f}" for k, v in before.items()) + " (run in progress)"])
         after = _calibrate(dtype, args.widths)
         notes.append(
             f"{dtype_name} matmul GFLOP/s before / after: 2048^3 {before['2048']:.0f} / {after['2048']:.0f}; "
             + "; ".join(f"10000x{w} @ {w}x{w} {before[str(w)]:.0f} / {after[str(w)]:.0f}" for w in args.widths)
         )
+    _save_costs(args, rows, targets, notes)
+
+
+def _save_costs(args, rows, targets, notes):
+    """Write the table so far (called after every case, so a failed run keeps its rows)."""
     header = ["pde", "width", "dtype", "operation", "ms, median (min-max)", "compile s", "GFLOP (XLA)",
               "GFLOP/s", "% of 2048^3 matmul (before)", "MiB (XLA)"]
     table = markdown_table(header, rows)
@@ -199,7 +226,7 @@ def run_costs(args):
                   "HVP / grad time"], summary)
     save_report("cost", "Cost of each operation", [
         f"n_residual {args.n_residual}, depth 3, derivatives auto, loss.block_size auto; "
-        f"medians of {args.repeats} runs after a warm-up (sketch, L-BFGS: half as many; NNCG: one run)",
+        f"medians of {args.repeats} runs after a warm-up (sketch: a third, L-BFGS: half as many; NNCG: one run)",
         *notes,
     ], table, args.out)
 
@@ -217,22 +244,63 @@ def run_compare(args):
                     v = jax.random.normal(jax.random.PRNGKey(1), w.shape, dtype)
                     grad = eqx.filter_jit(_grad)
                     product = eqx.filter_jit(_hvp)
-                    jax.block_until_ready((grad(f, w), product(f, w, v)))
+                    linear = eqx.filter_jit(_hvp_linearized)
+                    jax.block_until_ready((grad(f, w), product(f, w, v), linear(f, w, v)))
                     g = timed(lambda: grad(f, w), repeats=args.repeats)[0]
                     h = timed(lambda: product(f, w, v), repeats=args.repeats)[0]
+                    lin = timed(lambda: linear(f, w, v), repeats=args.repeats)[0] / 10
                     base = base or (g, h)
                     auto = resolve_method(model, pde.residual_terms) == method and block == "auto"
                     rows.append([pde_name, str(width), method + (" (auto)" if auto else ""),
-                                 str(f.block_size), f"{g * 1e3:.1f}", f"{h * 1e3:.1f}",
+                                 str(f.block_size), f"{g * 1e3:.1f}", f"{h * 1e3:.1f}", f"{lin * 1e3:.1f}",
                                  f"{base[0] / g:.2f}", f"{base[1] / h:.2f}"])
                     print(" | ".join(rows[-1]), flush=True)
     after = matmul_gflops(2048, dtype=dtype)
-    header = ["pde", "width", "method", "block_size", "grad ms", "HVP ms", "grad speed-up vs reverse, one batch",
-              "HVP speed-up vs reverse, one batch"]
+    header = ["pde", "width", "method", "block_size", "grad ms", "HVP ms",
+              "HVP ms, 10 from one linearisation (CG)", "grad speed-up vs first row (reverse, blocks)",
+              "HVP speed-up vs first row"]
     save_report("cost-methods", "Derivative methods and blocks: gradient and HVP", [
         f"{args.dtypes[0]}, n_residual {args.n_residual}, depth 3; medians of {args.repeats} runs; "
         "block_size None = one batch",
         f"calibration, 2048^3 matmul: {before:.0f} GFLOP/s before, {after:.0f} after",
+    ], markdown_table(header, rows), args.out)
+
+
+def run_donation(args):
+    """One phase's chunk program with and without donating w and the optimizer state:
+    XLA's memory estimate and the median seconds per chunk, alternated A B A B."""
+    from jpinn import train as train_module
+
+    dtype = jpinn.set_precision(args.dtypes[0])
+    rows = []
+    for pde_name in args.pdes:
+        for width in args.widths:
+            _, _, f, w = _problem(pde_name, width, dtype, args.n_residual)
+            for label, optimizer, steps in (("adam", Adam(1e-3), 20), ("lbfgs", LBFGS(), 1)):
+                programs = {}
+                for donate in ("all-except-first", "none"):
+                    chunk = eqx.filter_jit(train_module._run_chunk, donate=donate)
+                    state = optimizer.init(f, w)
+                    fixed = (optimizer, f)
+                    args_ = lambda: (fixed, jnp.copy(w), jax.tree.map(jnp.copy, state))  # noqa: E731
+                    compiled = chunk.lower(*args_(), jnp.int32(steps), steps).compile()
+                    programs[donate] = (compiled, args_)
+                runs = {k: [] for k in programs}
+                for _ in range(args.repeats):
+                    for donate, (compiled, args_) in programs.items():
+                        inputs = args_()
+                        jax.block_until_ready(inputs)
+                        t0 = time.perf_counter()
+                        jax.block_until_ready(compiled(*inputs, jnp.int32(steps), steps))
+                        runs[donate].append(time.perf_counter() - t0)
+                cells = [pde_name, str(width), f"{label} x {steps} steps"]
+                for donate, (compiled, _) in programs.items():
+                    cells += [f"{statistics.median(runs[donate]) * 1e3:.1f}", f"{_memory(compiled):.0f}"]
+                rows.append(cells)
+                print(" | ".join(cells), flush=True)
+    header = ["pde", "width", "chunk", "ms, donated", "MiB (XLA), donated", "ms, not donated", "MiB, not donated"]
+    save_report("cost-donation", "Donating parameters and optimizer state to the chunk program", [
+        f"{args.dtypes[0]}, n_residual {args.n_residual}, depth 3; medians of {args.repeats} runs, alternated",
     ], markdown_table(header, rows), args.out)
 
 
@@ -248,6 +316,7 @@ def main(argv=None) -> None:
     parser.add_argument("--no-flops", dest="flops", action="store_false",
                         help="skip the one-batch compilations that count FLOPs")
     parser.add_argument("--compare", action="store_true", help="derivative methods x blocks instead")
+    parser.add_argument("--donation", action="store_true", help="chunks with and without buffer donation instead")
     parser.add_argument("--out", default=None)
     args = parser.parse_args(argv)
     for name in args.pdes:
@@ -256,6 +325,8 @@ def main(argv=None) -> None:
         parser.error("--widths, --n-residual, --repeats and --cg must be positive")
     if args.compare:
         run_compare(args)
+    elif args.donation:
+        run_donation(args)
     else:
         run_costs(args)
 

@@ -102,3 +102,21 @@ def test_pcg_flags_negative_curvature(x64):
     through = pcg(lambda v: a @ v, b, jnp.zeros(3), tol=1e-12, max_iter=10, stop_on_negative_curvature=False)
     assert bool(through.negative_curvature)
     np.testing.assert_allclose(np.asarray(through.x), [0.5, 1.0, -1.0], rtol=1e-10)
+
+
+def test_nystrom_memory_stays_linear_in_p():
+    # the study's width-200 network has p = 81,201: the sketch must not allocate p x p
+    # (jnp.linalg.norm(Y, 2) did: 25 GB of XLA temporaries on the CPU). Compile only.
+    p, rank = 81_201, 60
+    sketch = jax.jit(lambda key: nystrom(lambda v: 2.0 * v, key, p, rank))
+    temp = sketch.lower(jax.random.PRNGKey(0)).compile().memory_analysis().temp_size_in_bytes
+    assert temp < 50 * p * rank * 4, f"{temp / 2**20:.0f} MiB"
+
+
+def test_nystrom_paper_shift_uses_the_spectral_norm(x64):
+    # nu = sqrt(p) eps ||Y||_2 with Y = H Omega: for H = diag(d), ||Y||_2 <= max d, and
+    # with rank = p, Omega is orthogonal so ||Y||_2 = max d exactly
+    d = jnp.asarray([3.0, 1.0, 0.5, 7.0])
+    approx = nystrom(lambda v: v * d, jax.random.PRNGKey(1), 4, 4, dtype=jnp.float64)
+    expected = np.sqrt(4) * np.finfo(np.float64).eps * 7.0
+    assert float(approx.shift) == pytest.approx(expected, rel=1e-10)

@@ -55,7 +55,10 @@ def nystrom(
     omega, _ = jnp.linalg.qr(jax.random.normal(key, (p, rank), dtype))
     Y = matmat(omega.T).T  # p x s
     if shift == "paper":
-        nu = jnp.sqrt(jnp.asarray(p, dtype)) * eps * jnp.linalg.norm(Y, 2)
+        # ||Y||_2 from the s x s Gram matrix: jnp.linalg.norm(Y, 2) asked XLA's CPU SVD for a
+        # p x p workspace (25 GB at the study's p = 81,201)
+        top = jnp.max(jnp.linalg.eigvalsh(Y.T @ Y))
+        nu = jnp.sqrt(jnp.asarray(p, dtype)) * eps * jnp.sqrt(jnp.maximum(top, 0.0))
     else:  # the companion code's constant: float32's machine epsilon, whatever the dtype
         nu = jnp.asarray(jnp.finfo(jnp.float32).eps, dtype)
     y_nu = Y + nu * omega
