@@ -27,7 +27,7 @@ from .derivatives import METHODS
 from .loss import PINNLoss, build_loss
 from .metrics import l1re, l2re
 from .models import MODELS, make_model
-from .optim import make_optimizer
+from .optim import LBFGS, make_optimizer
 from .pdes import AbstractPDE, make_pde
 from .precision import DTYPES, MATMUL_PRECISION, set_precision
 from .train import Phase, TrainResult, train
@@ -246,6 +246,10 @@ def execute(run: Run, run_dir: str | Path, *, progress: bool | None = None) -> d
             callback=writer, progress=progress,
         )
     io.save_checkpoint(run_dir, result.w, config)
+    lbfgs = [k for k, phase in enumerate(run.phases) if isinstance(phase.optimizer, LBFGS)]
+    if lbfgs:  # the landscape analysis (scripts/spectrum.py) starts from the last L-BFGS phase
+        k = lbfgs[-1]
+        io.save_lbfgs(run_dir, result.phase_w[k], result.states[k], run.phases[k].optimizer)
     model = run.loss.model(result.w)
     total, components = eqx.filter_jit(lambda f, w: f(w))(run.loss, result.w)
     test_set = config["data"].get("test_set", "full")

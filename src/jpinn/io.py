@@ -22,6 +22,8 @@ PARAMS_FILE = "params.npz"
 CONFIG_FILE = "config.json"
 SUMMARY_FILE = "summary.json"
 METRICS_FILE = "metrics.jsonl"
+LBFGS_FILE = "lbfgs.npz"
+LBFGS_KEYS = ("w", "direction", "grad", "loss", "s", "y", "rho", "gamma", "c1", "c2")
 
 
 class RunFolderError(ValueError):
@@ -117,6 +119,41 @@ def load_checkpoint(run_dir: str | os.PathLike) -> tuple[np.ndarray, dict[str, A
     if w.ndim != 1:
         raise RunFolderError(f"{run_dir}: checkpoint parameters must be a flat vector, got shape {w.shape}")
     return w, spec
+
+
+def save_arrays(path: str | os.PathLike, arrays: dict[str, Any]) -> Path:
+    """Write named arrays to an ``.npz`` file, atomically."""
+    arrays = {k: np.asarray(jax.device_get(v)) for k, v in arrays.items()}
+    _atomic_write(Path(path), lambda h: np.savez(h, **arrays))
+    return Path(path)
+
+
+def save_lbfgs(run_dir: str | os.PathLike, w, state, optimizer) -> Path:
+    """Save what the landscape analysis needs of the last L-BFGS phase of a run: its final
+    parameters, last direction, gradient and loss, its memory (pairs oldest first) and its
+    line-search constants, as ``checkpoint/lbfgs.npz``."""
+    s, y, rho, gamma = state.memory.ordered()
+    arrays = {
+        "w": w, "direction": state.direction, "grad": state.grad, "loss": state.loss,
+        "s": s, "y": y, "rho": rho, "gamma": gamma, "c1": optimizer.c1, "c2": optimizer.c2,
+    }
+    return save_arrays(Path(run_dir) / CHECKPOINT_DIR / LBFGS_FILE, arrays)
+
+
+def load_lbfgs(run_dir: str | os.PathLike) -> dict[str, np.ndarray] | None:
+    """The arrays saved by ``save_lbfgs``; None if the run had no L-BFGS phase."""
+    path = Path(run_dir) / CHECKPOINT_DIR / LBFGS_FILE
+    if not path.is_file():
+        return None
+    try:
+        with np.load(path) as archive:
+            arrays = {k: archive[k] for k in LBFGS_KEYS}
+    except Exception as error:
+        raise RunFolderError(f"{run_dir}: unreadable {CHECKPOINT_DIR}/{LBFGS_FILE} ({type(error).__name__}: {error})") from None
+    p = arrays["w"].shape
+    if arrays["s"].ndim != 2 or arrays["s"].shape != arrays["y"].shape or arrays["s"].shape[1:] != p:
+        raise RunFolderError(f"{run_dir}: {CHECKPOINT_DIR}/{LBFGS_FILE} has inconsistent shapes")
+    return arrays
 
 
 @dataclasses.dataclass

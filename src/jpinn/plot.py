@@ -69,3 +69,72 @@ def plot_history(records: Sequence[dict[str, Any]], path: str | os.PathLike) -> 
     ax_grad.set_title("gradient norm")
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def _density_panel(ax, grid, values, label, **kw):
+    ax.plot(grid, np.maximum(values, 1e-12), label=label, **kw)
+    ax.set_xscale("symlog", linthresh=1.0)
+    ax.set_yscale("log")
+    ax.set_ylim(bottom=max(1e-8, float(np.max(values)) * 1e-8) if np.max(values) > 0 else 1e-8)
+    ax.set_xlabel("eigenvalue")
+
+
+def _save(plt, fig, path):
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def plot_spectrum_figures(arrays: dict[str, np.ndarray], summary: dict[str, Any], out) -> list:
+    """The study's figures from ``scripts/spectrum.py``'s arrays: spectral densities per
+    component (symlog eigenvalue axis), before / after L-BFGS preconditioning, the loss along
+    the last L-BFGS direction, the condition number against n_res. Returns the paths."""
+    from pathlib import Path
+
+    plt = _pyplot()
+    out = Path(out)
+    paths = []
+    components = [c for c in ("total", "residual", "initial", "boundary") if f"density/{c}/grid" in arrays
+                  or f"preconditioned/{c}/grid" in arrays]
+    if components:
+        have_pre = any(f"preconditioned/{c}/grid" in arrays for c in components)
+        fig, axes = plt.subplots(1, len(components), figsize=(4.2 * len(components), 3.6),
+                                 constrained_layout=True, squeeze=False)
+        for ax, c in zip(axes[0], components):
+            if f"density/{c}/grid" in arrays:
+                _density_panel(ax, arrays[f"density/{c}/grid"], arrays[f"density/{c}/values"], "H", color="C0")
+            if f"preconditioned/{c}/grid" in arrays:
+                _density_panel(ax, arrays[f"preconditioned/{c}/grid"], arrays[f"preconditioned/{c}/values"],
+                               "L-BFGS preconditioned", color="C3")
+            ax.set_title(c)
+            ax.set_ylabel("density")
+            if have_pre:
+                ax.legend(fontsize=8)
+        title = f"Hessian spectral density ({summary.get('pde', '')}, at {summary.get('at', '')})"
+        fig.suptitle(title)
+        paths.append(_save(plt, fig, out / "density.png"))
+    if "direction/steps" in arrays:
+        steps, loss = arrays["direction/steps"], arrays["direction/loss"]
+        info = summary["direction"]
+        fig, ax = plt.subplots(figsize=(6.5, 4), constrained_layout=True)
+        ax.loglog(steps, loss, color="k", lw=1, label="loss along the direction")
+        ax.axhline(info["loss0"], color="gray", ls="--", lw=1, label="loss at t = 0")
+        armijo, wolfe = arrays["direction/armijo"].astype(bool), arrays["direction/wolfe"].astype(bool)
+        ax.scatter(steps[armijo & ~wolfe], loss[armijo & ~wolfe], s=12, color="C0", label="Armijo only")
+        ax.scatter(steps[wolfe], loss[wolfe], s=18, color="C3", marker="s", label="strong Wolfe")
+        ax.set_xlabel("step size t")
+        ax.set_ylabel("loss(w + t d)")
+        ax.set_title("loss along the last L-BFGS direction")
+        ax.legend(fontsize=8)
+        paths.append(_save(plt, fig, out / "direction.png"))
+    if "condition/n_residual" in arrays:
+        n, ratio = arrays["condition/n_residual"], arrays["condition/ratio"]
+        sweep = summary["condition_sweep"]
+        fig, ax = plt.subplots(figsize=(5.5, 4), constrained_layout=True)
+        ax.loglog(n, np.abs(ratio), "o-", label=f"fitted exponent {sweep['exponent']:.2f}")
+        ax.set_xlabel("number of residual points")
+        ax.set_ylabel(f"lambda_1 / lambda_{sweep['index']}")
+        ax.set_title("Hessian condition number (convection beta = 1, width 32)")
+        ax.legend()
+        paths.append(_save(plt, fig, out / "condition.png"))
+    return paths

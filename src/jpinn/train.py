@@ -85,13 +85,15 @@ class PhaseReport:
 
 @dataclasses.dataclass
 class TrainResult:
-    """Final parameters, one report per phase, the log records, and each phase's final
-    optimizer state (``states[k].memory`` of an L-BFGS phase is its ``LBFGSMemory``)."""
+    """Final parameters, one report per phase, the log records, each phase's final
+    optimizer state (``states[k].memory`` of an L-BFGS phase is its ``LBFGSMemory``) and
+    each phase's final parameters (``phase_w[k]``, where that state belongs)."""
 
     w: Float[Array, " p"]
     phases: list[PhaseReport]
     records: list[dict[str, Any]]
     states: list[Any] = dataclasses.field(default_factory=list)
+    phase_w: list[Any] = dataclasses.field(default_factory=list)
 
 
 def _all_finite(tree) -> Array:
@@ -185,6 +187,7 @@ def train(
     records: list[dict[str, Any]] = []
     reports: list[PhaseReport] = []
     states: list[Any] = []
+    phase_w: list[Any] = []
     total_iterations = 0
     start = time.perf_counter()
 
@@ -271,5 +274,6 @@ def train(
             )
         )
         states.append(state)
+        phase_w.append(w)
         total_iterations += done_iterations
-    return TrainResult(w=w, phases=reports, records=records, states=states)
+    return TrainResult(w=w, phases=reports, records=records, states=states, phase_w=phase_w)

@@ -3,3 +3,4 @@
 from .cg import CGResult as CGResult, pcg as pcg
 from .hvp import hvp as hvp, scalar_loss as scalar_loss, hvp_block as hvp_block, linearize_hvp as linearize_hvp, value_grad_hvp as value_grad_hvp
 from .nystrom import Nystrom as Nystrom, nystrom as nystrom, nystrom_inverse as nystrom_inverse
+from .lanczos import Tridiagonal as Tridiagonal, lanczos as lanczos
