@@ -14,7 +14,7 @@ import jpinn
 from jpinn import analysis
 from jpinn.linalg import lanczos
 from jpinn.linalg.hvp import scalar_loss
-from jpinn.optim import LBFGS, Adam
+from jpinn.optim import LBFGS
 
 from conftest import ROOT
 
