@@ -29,8 +29,10 @@ ROOT = Path(__file__).resolve().parent.parent
 STUDY_TOP = {"convection": "> 1e4", "reaction": "> 1e3", "wave": "> 1e5"}
 
 
-def _run(command: list[str]) -> float:
+def _run(command: list[str], skip: bool = False) -> float:
     print("$ " + " ".join(command), flush=True)
+    if skip:
+        return float("nan")
     t0 = time.perf_counter()
     subprocess.run(command, cwd=ROOT, check=True)
     return time.perf_counter() - t0
@@ -45,6 +47,8 @@ def main(argv=None) -> None:
     parser.add_argument("--probes", type=int, default=10)
     parser.add_argument("--steps", type=int, default=100)
     parser.add_argument("--no-condition-sweep", dest="sweep", action="store_false")
+    parser.add_argument("--report-only", action="store_true",
+                        help="only tabulate the folders a previous run left in outputs/landscape")
     parser.add_argument("--out", default=None)
     args = parser.parse_args(argv)
     python = sys.executable
@@ -54,9 +58,9 @@ def main(argv=None) -> None:
         run_dir = base / pde
         train_s = _run([python, "scripts/train.py", f"pde={pde}", "optimizer=adam_lbfgs", f"model.width={args.width}",
                         f"optimizer.switch={args.switch}", f"optimizer.iterations={args.iterations}",
-                        "quiet=true", f"hydra.run.dir={run_dir}"])
+                        "quiet=true", f"hydra.run.dir={run_dir}"], args.report_only)
         spec_s = _run([python, "scripts/spectrum.py", str(run_dir), "--probes", str(args.probes),
-                       "--steps", str(args.steps)])
+                       "--steps", str(args.steps)], args.report_only)
         summary = json.loads((run_dir / "summary.json").read_text())
         spectrum = json.loads((run_dir / "spectrum" / "spectrum.json").read_text())
         lbfgs = summary["phases"][-1]
@@ -75,11 +79,13 @@ def main(argv=None) -> None:
                          STUDY_TOP[pde] if component == "total" else ""])
     if args.sweep:
         sweep_dir = base / "condition"
-        _run([python, "scripts/spectrum.py", "--condition-sweep", "--out", str(sweep_dir)])
+        _run([python, "scripts/spectrum.py", "--condition-sweep", "--out", str(sweep_dir)], args.report_only)
         sweep = json.loads((sweep_dir / "spectrum.json").read_text())["condition_sweep"]
         notes.append("condition sweep (convection beta 1, width 32, depth 1, float64, 1000 Adam + 1000 L-BFGS): "
                      + ", ".join(f"n={n}: {r:.3g}" for n, r in zip(sweep["n_residual"], sweep["ratio"]))
-                     + f"; ratio lambda_1 / lambda_{sweep['index']}, fitted exponent {sweep['exponent']:.2f}")
+                     + f"; ratio lambda_1 / lambda_{sweep['index']} (lambda_{sweep['index']}: "
+                     + ", ".join(f"{v:.3g}" for v in sweep["lambda_index"])
+                     + f"), fitted exponent {sweep['exponent']} (undefined when a ratio is not positive)")
     header = ["pde", "component", "top eigenvalue (Lanczos)", "lambda_min (SLQ)", "condition estimate",
               "preconditioned top", "preconditioned lambda_min", "preconditioned condition",
               "top / preconditioned top", "study: top of H"]
