@@ -269,7 +269,9 @@ def run_compare(args):
 def run_donation(args):
     """One phase's chunk program with and without donating w and the optimizer state:
     XLA's memory estimate and the median seconds per chunk, alternated A B A B."""
-    from jpinn import train as train_module
+    import importlib
+
+    train_module = importlib.import_module("jpinn.train")  # the module, not jpinn.train the function
 
     dtype = jpinn.set_precision(args.dtypes[0])
     rows = []
