@@ -112,8 +112,7 @@ def analyse_run(run_dir: Path, args) -> tuple[dict, dict]:
 
     import jpinn
     from jpinn import analysis
-    from jpinn.data import sample_collocation
-    from jpinn.experiment import build_model, build_pde
+    from jpinn.experiment import build
 
     loaded = jpinn.load_run(run_dir)  # refuses a folder that is not a jpinn run
     lbfgs = jpinn.io.load_lbfgs(run_dir)
@@ -129,17 +128,8 @@ def analyse_run(run_dir: Path, args) -> tuple[dict, dict]:
         wanted = [a for a in wanted if a != "preconditioned"]
 
     dtype = loaded.w.dtype
-    pde = build_pde(config["pde"])
-    data_config = config["data"]
-    data = sample_collocation(pde, n_x=data_config.get("n_x", 257), n_t=data_config.get("n_t", 101),
-                              n_residual=data_config.get("n_residual", 10_000),
-                              seed=data_config.get("seed", config.get("seed", 0)), dtype=dtype)
-    import jax
-
-    model = build_model(config, jax.random.PRNGKey(0), dtype)
-    f, _ = jpinn.build_loss(pde, model, data, method=config.get("derivatives", "auto"),
-                            mse_factor=config.get("loss", {}).get("mse_factor", 1.0),
-                            block_size=config.get("loss", {}).get("block_size", "auto"))
+    run = build(config)  # the run's own problem, data and loss (its model's weights replaced below)
+    pde, f = run.pde, run.loss
     at_lbfgs = args.at == "lbfgs" and lbfgs is not None
     w = jnp.asarray(lbfgs["w"] if at_lbfgs else loaded.w, dtype)
     summary = {"run_dir": str(run_dir), "at": "lbfgs" if at_lbfgs else "final", "n_parameters": int(w.shape[0]),
@@ -160,8 +150,8 @@ def analyse_run(run_dir: Path, args) -> tuple[dict, dict]:
             arrays.update({f"density/{component}/{k}": v for k, v in
                            (("grid", grid), ("values", values), ("nodes", density.nodes), ("weights", density.weights))})
         if "top" in wanted:
-            factory = lambda f_, w_, c=component: analysis.hessian_operator(f_, w_, c)  # noqa: E731
-            top = analysis.top_eigenvalues(factory, (f, w), w.shape[0], args.top, steps=args.steps, seed=args.seed + 1)
+            top = analysis.hessian_eigenvalues(f, w, component=component, k=args.top, steps=args.steps,
+                                               seed=args.seed + 1)
             summary.setdefault("top", {})[component] = top.tolist()
             arrays[f"top/{component}"] = top
         if factor is not None:

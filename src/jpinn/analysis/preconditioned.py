@@ -79,22 +79,23 @@ def preconditioned_operator(hvp_fn, factor: LBFGSFactor):
     return lambda z: factor.transpose(hvp_fn(factor.apply(z)))
 
 
+def _factory(component: str):
+    """(f, w, factor) -> the operator z -> Ht^T H Ht z, built inside the compiled Lanczos loop."""
+    from .spectrum import hessian_operator
+
+    return lambda f, w, factor: preconditioned_operator(hessian_operator(f, w, component), factor)
+
+
 def preconditioned_density(f, w: Float[Array, " p"], factor: LBFGSFactor, component: str = "total", **kwargs):
     """Spectral density (stochastic Lanczos quadrature) of Ht^T H Ht for the Hessian H of
     ``component`` of the jpinn loss ``f`` at ``w``; keyword arguments as ``slq``."""
-    from .spectrum import hessian_operator, slq
+    from .spectrum import slq
 
-    def factory(f_, w_, factor_):
-        return preconditioned_operator(hessian_operator(f_, w_, component), factor_)
-
-    return slq(factory, (f, w, factor), factor.shape[1], **kwargs)
+    return slq(_factory(component), (f, w, factor), factor.shape[1], **kwargs)
 
 
 def preconditioned_top_eigenvalues(f, w, factor: LBFGSFactor, component: str = "total", k: int = 5, **kwargs):
     """The ``k`` largest eigenvalues of Ht^T H Ht (Lanczos; keyword arguments as ``top_eigenvalues``)."""
-    from .spectrum import hessian_operator, top_eigenvalues
+    from .spectrum import top_eigenvalues
 
-    def factory(f_, w_, factor_):
-        return preconditioned_operator(hessian_operator(f_, w_, component), factor_)
-
-    return top_eigenvalues(factory, (f, w, factor), factor.shape[1], k, **kwargs)
+    return top_eigenvalues(_factory(component), (f, w, factor), factor.shape[1], k, **kwargs)
