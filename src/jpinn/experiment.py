@@ -35,7 +35,7 @@ from .train import Phase, TrainResult, train
 # the keys each section may hold (a key outside these is a mistake, not an extension)
 TOP_KEYS = {
     "seed", "dtype", "derivatives", "log_every", "quiet", "plot",
-    "pde", "model", "data", "loss", "optimizer",
+    "pde", "model", "data", "loss", "optimizer", "budget_scale", "protocol",
 }
 DATA_KEYS = {"name", "n_x", "n_t", "n_residual", "seed", "test_set"}
 MODEL_KEYS = {"name", "width", "depth"}
@@ -81,8 +81,23 @@ def build_pde(pde_config: dict[str, Any]) -> AbstractPDE:
         raise _where("", error) from None
 
 
-def build_phases(optimizer_config: dict[str, Any]) -> list[Phase]:
-    """``optimizer.phases``: a list of ``{name, iterations, [label], [log_every], **hyperparameters}``."""
+def _check_scale(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (0 < value < math.inf):
+        raise ConfigError(f"budget_scale: must be a finite number > 0 (1: the study's budgets), got {value!r}")
+    return float(value)
+
+
+def scale_budget(iterations: int, budget_scale: float) -> int:
+    """A phase's iteration budget times ``budget_scale``, rounded, at least 1."""
+    return max(1, int(round(iterations * budget_scale)))
+
+
+def build_phases(optimizer_config: dict[str, Any], budget_scale: float = 1.0) -> list[Phase]:
+    """``optimizer.phases``: a list of ``{name, iterations, [label], [log_every], **hyperparameters}``.
+
+    Each phase's ``iterations`` is multiplied by ``budget_scale`` (the top-level config field
+    a reduced profile sets: every budget of a protocol shrinks by the same factor)."""
+    budget_scale = _check_scale(budget_scale)
     if not isinstance(optimizer_config, dict):
         raise ConfigError(f"optimizer: must be a mapping, got {optimizer_config!r}")
     entries = optimizer_config.get("phases")
@@ -106,7 +121,7 @@ def build_phases(optimizer_config: dict[str, Any]) -> list[Phase]:
             optimizer = make_optimizer(name, **entry)
         except (ValueError, TypeError) as error:
             raise _where(f"{where}.", error) from None
-        phases.append(Phase(optimizer, iterations, label, phase_log_every))
+        phases.append(Phase(optimizer, scale_budget(iterations, budget_scale), label, phase_log_every))
     return phases
 
 
@@ -163,7 +178,10 @@ def validate(config: dict[str, Any]) -> dict[str, Any]:
     block = loss.get("block_size", "auto")
     if block != "auto" and block is not None and (isinstance(block, bool) or not isinstance(block, int) or block < 1):
         raise ConfigError(f"loss.block_size: must be an integer >= 1, null or auto, got {block!r}")
-    build_phases(config["optimizer"])
+    protocol = config.get("protocol", {})
+    if protocol is not None and not isinstance(protocol, dict):
+        raise ConfigError(f"protocol: must be a mapping (values an experiment's interpolations read), got {protocol!r}")
+    build_phases(config["optimizer"], config.get("budget_scale", 1.0))
     return config
 
 
@@ -204,7 +222,8 @@ def build(config: dict[str, Any]) -> Run:
         mse_factor=config.get("loss", {}).get("mse_factor", 1.0),
         block_size=config.get("loss", {}).get("block_size", "auto"),
     )
-    return Run(config, pde, data, loss, w0, build_phases(config["optimizer"]), dtype)
+    phases = build_phases(config["optimizer"], config.get("budget_scale", 1.0))
+    return Run(config, pde, data, loss, w0, phases, dtype)
 
 
 def evaluate(model, pde: AbstractPDE, test_set: str = "full", dtype=jnp.float32) -> dict[str, float]:
@@ -254,6 +273,9 @@ def execute(run: Run, run_dir: str | Path, *, progress: bool | None = None) -> d
     total, components = eqx.filter_jit(lambda f, w: f(w))(run.loss, result.w)
     test_set = config["data"].get("test_set", "full")
     errors = {name: evaluate(model, run.pde, name, run.dtype) for name in TEST_SETS}
+    phase_reports = [p.to_dict() for p in result.phases]
+    for report, w in zip(phase_reports, result.phase_w):  # the test error where each phase ended
+        report.update(evaluate(run.loss.model(w), run.pde, test_set, run.dtype))
     iterations = sum(p.iterations for p in result.phases)
     seconds = sum(p.seconds for p in result.phases)
     summary = {
@@ -269,7 +291,7 @@ def execute(run: Run, run_dir: str | Path, *, progress: bool | None = None) -> d
         "seconds_per_iteration": seconds / iterations if iterations else float("nan"),
         "compile_seconds": sum(p.compile_seconds for p in result.phases),
         "wall_seconds": time.perf_counter() - start,
-        "phases": [p.to_dict() for p in result.phases],
+        "phases": phase_reports,
         "n_parameters": int(run.w0.shape[0]),
         "data": run.data.counts(),
         "dtype": config.get("dtype", "float32"),
@@ -290,4 +312,7 @@ def execute(run: Run, run_dir: str | Path, *, progress: bool | None = None) -> d
     return summary
 
 
-__all__ = ["ConfigError", "Run", "build", "build_model", "build_pde", "build_phases", "evaluate", "execute", "validate"]
+__all__ = [
+    "ConfigError", "Run", "build", "build_model", "build_pde", "build_phases", "evaluate", "execute",
+    "scale_budget", "validate",
+]
