@@ -38,17 +38,40 @@ def _one_line(error: BaseException) -> str:
 
 
 def _expand(overrides: list[str]) -> list[list[str]]:
+    """Every job of a sweep, as Hydra's basic sweeper forms them: one list of choices per key
+    (a later override of the same key replaces an earlier one), then their product."""
+    from collections import OrderedDict
+
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
     parsed = OverridesParser.create().parse_overrides(overrides)
-    choices = []
+    choices: OrderedDict[str, list[str]] = OrderedDict()
     for override in parsed:
+        key = override.get_key_element()
         if override.is_sweep_override():
-            key = override.get_key_element()
-            choices.append([f"{key}={value}" for value in override.sweep_string_iterator()])
+            choices[key] = [f"{key}={value}" for value in override.sweep_string_iterator()]
         else:
-            choices.append([override.input_line])
-    return [list(combo) for combo in itertools.islice(itertools.product(*choices), MAX_PRECHECK)]
+            choices[key] = [override.input_line]
+    return [list(combo) for combo in itertools.islice(itertools.product(*choices.values()), MAX_PRECHECK)]
+
+
+def _sweeper_params(overrides: list[str]) -> list[str]:
+    """``hydra.sweeper.params`` of the config the command line selects (an experiment file
+    may hold its sweep there), as overrides that go before the command line's own."""
+    from hydra import compose
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parsed = OverridesParser.create().parse_overrides(overrides)
+    first = []  # one job's overrides: enough to select the experiment that holds the params
+    for override in parsed:
+        key = override.get_key_element()
+        if override.is_sweep_override():
+            first.append(f"{key}={next(iter(override.sweep_string_iterator()))}")
+        else:
+            first.append(override.input_line)
+    cfg = compose(config_name="config", overrides=first, return_hydra_config=True)
+    params = cfg.hydra.sweeper.get("params") or {}
+    return [f"{key}={value}" for key, value in params.items()]
 
 
 def register_resolvers() -> None:
@@ -71,11 +94,14 @@ def precheck(argv: list[str]) -> str | None:
     from jpinn.experiment import ConfigError, validate
 
     register_resolvers()
-    try:
-        combos = _expand(overrides) if any(a in flags for a in argv) else [overrides]
-    except Exception as error:  # a malformed override
-        return _one_line(error)
+    multirun = any(a in flags for a in argv)
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        try:
+            combos = _expand(_sweeper_params(overrides) + overrides) if multirun else [overrides]
+        except ConfigError as error:
+            return str(error)
+        except Exception as error:  # a malformed override or an unknown experiment
+            return _one_line(error)
         for combo in combos:
             try:
                 cfg = compose(config_name="config", overrides=combo)
