@@ -18,4 +18,4 @@ for table in table1 table1_lbfgs table2; do
   "$python" "$here/scripts/train.py" -m "experiment=${table}_${profile}" "hydra.sweep.dir=$runs/$table" "$@"
 done
 echo "study.sh: all sweeps done in $(( $(date +%s) - start )) s"
-"$python" "$here/scripts/aggregate.py" "$runs/table1" "$runs/table1_lbfgs" --table2 "$runs/table2" --out "$out" --figures
+"$python" "$here/scripts/aggregate.py" "$runs/table1" "$runs/table1_lbfgs" "$runs/table2" --out "$out" --figures

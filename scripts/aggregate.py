@@ -12,10 +12,10 @@ where it ended, and the factor), then writes to DIR (default: FOLDER/aggregate):
   the details (selected configuration; median, min and max over seeds; iterations; train and
   wall seconds), the selection rule, the machine and the command;
 - table1.csv, table2.csv (one row per problem and method), runs.csv (one row per run);
-- with --figures: curves-PDE.png (loss and gradient norm against iterations of the best run
-  of each method, phase switches dotted), finetune-PDE.png (the same for NNCG and GD, over
+- with --figures: curves-PROBLEM.png (loss and gradient norm against iterations of the best run
+  of each method, phase switches dotted), finetune-PROBLEM.png (the same for NNCG and GD, over
   their own steps from where Adam+L-BFGS ended), error-vs-loss.png (test L2RE against final loss of
-  every run) and fields-PDE.png (exact solution, prediction and |error| of each method's
+  every run) and fields-PROBLEM.png (exact solution, prediction and |error| of each method's
   best run).
 
 Selection rule (the study's): per problem and method, the run with the lowest final loss
@@ -66,13 +66,13 @@ def _finished(runs) -> str:
 
 
 def write_figures(rows, runs, out: Path) -> list[Path]:
-    from jpinn import io, plot
+    from jpinn import io, plot, report
     from jpinn.report import FINE_TUNERS, fine_tune_factor, method_label
 
     paths = []
     for problem in sorted({r.problem for r in rows}):
         members = sorted((r for r in rows if r.problem == problem), key=lambda r: (r.method.count("+"), r.method))
-        slug = members[0].pde
+        slug = report.slug(problem)
         curves = [(f"{method_label(r.method)} (loss {r.best.loss:.2e})", io.read_metrics(r.best.path)) for r in members]
         path = out / f"curves-{slug}.png"
         plot.plot_curves(curves, path, title=f"{problem}: best run of each method")

@@ -109,6 +109,17 @@ def test_aggregation_reproduces_hand_computed_tables(synthetic):
     assert "| Adam | 5.00e-04 / 1.50e-01 | - |" in text
     assert "*1.40e-04 / 5.96e-02*" in text  # the study's Adam convection cell beside it
     assert "1.00e-03 -> 1.00e-05 (100x) / 1.00e-02" in report.table2_markdown(table2)
+    assert report.slug("wave (beta 5, c2 4)") == "wave-beta-5-c2-4"
+
+
+def test_the_studys_numbers_stand_only_beside_its_own_problems(tmp_path):
+    _fake_run(tmp_path / "beta35", optimizer="adam", phases=[_phase("adam", 100, 1e-3, 0.1)])
+    summary = json.loads((tmp_path / "beta35" / "summary.json").read_text())
+    summary["pde"]["beta"] = 35.0
+    (tmp_path / "beta35" / "summary.json").write_text(json.dumps(summary))
+    rows = report.select(report.collect([tmp_path]).runs)
+    assert rows[0].problem == "convection (beta 35)"
+    assert "*study*" not in report.table1_markdown(rows)
 
 
 def test_aggregate_script_writes_tables_and_figures(synthetic, tmp_path):
@@ -234,7 +245,18 @@ def test_a_two_run_sweep_aggregates_into_a_table(tmp_path):
     assert row["method"] == "lbfgs" and row["runs"] == "2" and row["n_seeds"] == "2"
     assert float(row["best_loss"]) == pytest.approx(best["loss"], rel=1e-12)
     assert float(row["median_loss"]) == pytest.approx(np.median([s["loss"] for s in summaries]), rel=1e-12)
-    assert {p.name for p in out.glob("*.png")} == {"curves-reaction.png", "fields-reaction.png", "error-vs-loss.png"}
+    assert {p.name for p in out.glob("*.png")} == {"curves-reaction-rho-5.png", "fields-reaction-rho-5.png", "error-vs-loss.png"}
+
+    # scripts/plot.py: the same figures for chosen runs; a folder that is not a run is refused
+    runs = [str(p.parent) for p in sorted(sweep.glob("*/summary.json"))]
+    figures = tmp_path / "figures"
+    done = subprocess.run([sys.executable, str(ROOT / "scripts" / "plot.py"), *runs, "--out", str(figures),
+                           "--labels", "seed 1", "seed 2"], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert {p.name for p in figures.glob("*.png")} == {"curves.png", "fields.png", "error-vs-loss.png"}
+    done = subprocess.run([sys.executable, str(ROOT / "scripts" / "plot.py"), str(tmp_path), "--out", str(figures)],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2 and done.stderr.startswith("plot.py: error:") and len(done.stderr.splitlines()) == 1
 
 
 # ---------------------------------------------------------------- the notebook

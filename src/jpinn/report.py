@@ -33,19 +33,21 @@ from .io import CHECKPOINT_DIR, CONFIG_FILE, METRICS_FILE, SUMMARY_FILE, RunFold
 
 FINE_TUNERS = ("nncg", "gd")
 OPTIMIZER_LABELS = {"adam": "Adam", "lbfgs": "L-BFGS", "nncg": "NNCG", "gd": "GD"}
-# PAPER.md section 4 (float32, loss / test L2RE); Table 2's GD row: "no change"
+# PAPER.md section 4 (float32, loss / test L2RE), by method and problem (the headline
+# coefficients only: the study's numbers say nothing about, e.g., convection with beta 35)
+CONVECTION, REACTION, WAVE = "convection (beta 40)", "reaction (rho 5)", "wave (beta 5, c2 4)"
 STUDY_TABLE1 = {
-    ("adam", "convection"): (1.40e-4, 5.96e-2), ("adam", "reaction"): (4.73e-6, 2.12e-2),
-    ("adam", "wave"): (2.03e-2, 3.49e-1),
-    ("lbfgs", "convection"): (1.51e-5, 8.26e-3), ("lbfgs", "reaction"): (8.93e-6, 3.83e-2),
-    ("lbfgs", "wave"): (1.84e-2, 3.35e-1),
-    ("adam+lbfgs", "convection"): (5.95e-6, 4.19e-3), ("adam+lbfgs", "reaction"): (3.26e-6, 1.92e-2),
-    ("adam+lbfgs", "wave"): (1.12e-3, 5.52e-2),
+    ("adam", CONVECTION): (1.40e-4, 5.96e-2), ("adam", REACTION): (4.73e-6, 2.12e-2),
+    ("adam", WAVE): (2.03e-2, 3.49e-1),
+    ("lbfgs", CONVECTION): (1.51e-5, 8.26e-3), ("lbfgs", REACTION): (8.93e-6, 3.83e-2),
+    ("lbfgs", WAVE): (1.84e-2, 3.35e-1),
+    ("adam+lbfgs", CONVECTION): (5.95e-6, 4.19e-3), ("adam+lbfgs", REACTION): (3.26e-6, 1.92e-2),
+    ("adam+lbfgs", WAVE): (1.12e-3, 5.52e-2),
 }
-STUDY_TABLE2 = {
-    ("adam+lbfgs+nncg", "convection"): (3.63e-7, 1.94e-3),
-    ("adam+lbfgs+nncg", "reaction"): (2.89e-7, 9.92e-3),
-    ("adam+lbfgs+nncg", "wave"): (6.13e-5, 1.27e-2),
+STUDY_TABLE2 = {  # the GD row of the study's Table 2 reads "no change"
+    ("adam+lbfgs+nncg", CONVECTION): (3.63e-7, 1.94e-3),
+    ("adam+lbfgs+nncg", REACTION): (2.89e-7, 9.92e-3),
+    ("adam+lbfgs+nncg", WAVE): (6.13e-5, 1.27e-2),
 }
 
 
@@ -176,6 +178,12 @@ def _median(values: Sequence[float]) -> float:
     return statistics.median(values) if values else float("nan")
 
 
+def slug(problem: str) -> str:
+    """A file-name form of a problem label: ``convection (beta 40)`` -> ``convection-beta-40``."""
+    out = "".join(c if c.isalnum() or c == "." else "-" for c in problem)
+    return "-".join(part for part in out.split("-") if part)
+
+
 @dataclasses.dataclass
 class Row:
     """One (PDE, method) cell of a table, with the selected run and its seeds' spread."""
@@ -281,10 +289,9 @@ def _grid(rows: Sequence[Row], cell, study: dict | None = None) -> str:
     body = []
     for m in methods:
         body.append([method_label(m)] + [cell(by_key[(m, p)]) if (m, p) in by_key else "-" for p in problems])
-        if study and any((m, p.split(" ")[0]) in study for p in problems):
-            body.append([f"*study*"] + [
-                "*" + " / ".join(_e(v) for v in study[(m, p.split(" ")[0])]) + "*"
-                if (m, p.split(" ")[0]) in study else "-" for p in problems
+        if study and any((m, p) in study for p in problems):
+            body.append(["*study*"] + [
+                "*" + " / ".join(_e(v) for v in study[(m, p)]) + "*" if (m, p) in study else "-" for p in problems
             ])
     return _markdown(["method"] + problems, body)
 
@@ -354,5 +361,5 @@ def run_dict(run: RunRecord) -> dict[str, Any]:
 
 __all__ = [
     "Collection", "FINE_TUNERS", "Row", "RunRecord", "collect", "fine_tune_factor", "method_label", "read_run",
-    "run_dict", "select", "split_tables", "table1_markdown", "table2_markdown", "to_csv",
+    "run_dict", "select", "slug", "split_tables", "table1_markdown", "table2_markdown", "to_csv",
 ]
