@@ -31,6 +31,9 @@ def _phase(optimizer, budget, loss, l2re, steps=None):
 def _fake_run(folder, *, pde="convection", optimizer="adam", width=50, lr=1e-3, seed=123, phases, wall=10.0):
     """A run folder with summary.json and checkpoint/config.json as execute() writes them."""
     folder.mkdir(parents=True)
+    for phase in phases:
+        if phase["optimizer"] == "adam":
+            phase["hyperparameters"]["learning_rate"] = lr
     final = phases[-1]
     summary = {
         "pde": {"name": pde, "beta": 40.0} if pde == "convection" else {"name": pde, "rho": 5.0},
@@ -42,7 +45,7 @@ def _fake_run(folder, *, pde="convection", optimizer="adam", width=50, lr=1e-3, 
     }
     (folder / "summary.json").write_text(json.dumps(summary))
     (folder / "checkpoint").mkdir()
-    config = {"seed": seed, "model": {"width": width}, "optimizer": {"name": optimizer, "learning_rate": lr}}
+    config = {"seed": seed, "model": {"width": width}, "optimizer": {"name": optimizer}}
     (folder / "checkpoint" / "config.json").write_text(json.dumps(config))
 
 

@@ -118,7 +118,7 @@ def read_run(run_dir: str | Path) -> RunRecord:
         phases = tuple(summary["phases"])
         method = "+".join(p["optimizer"] for p in phases)
         optimizer_config = config.get("optimizer", {})
-        has_adam = any(p["optimizer"] == "adam" for p in phases)
+        adam = [p for p in phases if p["optimizer"] == "adam"]  # Adam's learning rate, as trained
         return RunRecord(
             path=str(run_dir),
             pde=summary["pde"]["name"],
@@ -126,7 +126,7 @@ def read_run(run_dir: str | Path) -> RunRecord:
             method=method,
             optimizer=str(optimizer_config.get("name", method)),
             width=config.get("model", {}).get("width"),
-            learning_rate=_number(optimizer_config.get("learning_rate")) if has_adam else None,
+            learning_rate=_number(adam[0].get("hyperparameters", {}).get("learning_rate")) if adam else None,
             switch=int(phases[0]["iterations_budget"]) if len(phases) > 1 else None,
             seed=config.get("seed"),
             loss=_number(summary["loss"]),
