@@ -5,6 +5,10 @@ Hydra composes conf/config.yaml with one option of each group (pde/, model/, opt
 data/); `-m` sweeps (`-m seed=123,234 optimizer.learning_rate=1e-3,1e-4`). Before Hydra
 creates a run folder, every composed config (every combination of a sweep) is validated:
 a bad value ends the command with a one-line error and exit status 2.
+
+A run folder (every run writes a training checkpoint every ``checkpoint_every`` iterations
+and at each phase end) continues from its last checkpoint with the same command plus
+``resume=RUN_DIR``; a config that differs in anything that changes the numbers is refused.
 """
 
 from __future__ import annotations
@@ -91,7 +95,7 @@ def precheck(argv: list[str]) -> str | None:
     from hydra import compose, initialize_config_dir
     from omegaconf import OmegaConf
 
-    from jpinn.experiment import ConfigError, validate
+    from jpinn.experiment import ConfigError, check_resume, validate
 
     register_resolvers()
     multirun = any(a in flags for a in argv)
@@ -107,6 +111,10 @@ def precheck(argv: list[str]) -> str | None:
                 cfg = compose(config_name="config", overrides=combo)
                 config = OmegaConf.to_container(cfg, resolve=True)
                 validate(config)
+                if config.get("resume") is not None:
+                    if multirun:
+                        raise ConfigError("resume: continues one run folder; not with -m")
+                    check_resume(config["resume"], config)
             except ConfigError as error:
                 return str(error)
             except Exception as error:
@@ -153,9 +161,18 @@ def _main():
     main()
 
 
+def _resume_into_its_folder(argv: list[str]) -> list[str]:
+    """``resume=RUN_DIR`` writes into RUN_DIR: Hydra's run folder is set to it."""
+    folders = [a.split("=", 1)[1] for a in argv if a.startswith("resume=")]
+    if folders and folders[-1] not in ("null", "") and not any(a.startswith("hydra.run.dir=") for a in argv):
+        return argv + [f"hydra.run.dir={folders[-1]}"]
+    return argv
+
+
 if __name__ == "__main__":
     message = precheck(sys.argv[1:])
     if message is not None:
         print(f"train.py: error: {message}", file=sys.stderr)
         sys.exit(2)
+    sys.argv = [sys.argv[0]] + _resume_into_its_folder(sys.argv[1:])
     _main()

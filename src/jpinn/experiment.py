@@ -36,7 +36,10 @@ from .train import Phase, TrainResult, train
 TOP_KEYS = {
     "seed", "dtype", "derivatives", "log_every", "quiet", "plot",
     "pde", "model", "data", "loss", "optimizer", "budget_scale", "protocol",
+    "checkpoint_every", "resume",
 }
+# fields that do not change a run's numbers: a resumed run may differ from its checkpoint here
+RESUME_FREE = {"quiet", "plot", "resume", "checkpoint_every"}
 DATA_KEYS = {"name", "n_x", "n_t", "n_residual", "seed", "test_set"}
 MODEL_KEYS = {"name", "width", "depth"}
 LOSS_KEYS = {"mse_factor", "block_size"}
@@ -151,6 +154,11 @@ def validate(config: dict[str, Any]) -> dict[str, Any]:
     _check_int("log_every", config.get("log_every", 100))
     _check_bool("quiet", config.get("quiet", False))
     _check_bool("plot", config.get("plot", True))
+    if config.get("checkpoint_every", 1000) is not None:
+        _check_int("checkpoint_every", config.get("checkpoint_every", 1000))
+    resume = config.get("resume")
+    if resume is not None and (not isinstance(resume, str) or not resume.strip()):
+        raise ConfigError(f"resume: must be the path of a run folder, got {resume!r}")
     build_pde(config["pde"])
     model = _check_keys("model", config["model"], MODEL_KEYS)
     if model.get("name", "mlp") not in MODELS:
@@ -183,6 +191,40 @@ def validate(config: dict[str, Any]) -> dict[str, Any]:
         raise ConfigError(f"protocol: must be a mapping (values an experiment's interpolations read), got {protocol!r}")
     build_phases(config["optimizer"], config.get("budget_scale", 1.0))
     return config
+
+
+def _flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(tree, dict):
+        out = {}
+        for key, value in tree.items():
+            out.update(_flatten(value, f"{prefix}{key}."))
+        return out
+    return {prefix[:-1]: tree}
+
+
+def config_difference(saved: dict[str, Any], config: dict[str, Any]) -> str | None:
+    """The first field (dotted) where two run configs differ in a way that changes the
+    numbers, as ``field: saved A, now B``; None if they agree."""
+    a, b = _flatten(saved), _flatten(config)
+    for key in sorted(set(a) | set(b)):
+        if key.split(".")[0] in RESUME_FREE:
+            continue
+        if a.get(key, "<absent>") != b.get(key, "<absent>"):
+            return f"{key}: saved {a.get(key, '<absent>')!r}, now {b.get(key, '<absent>')!r}"
+    return None
+
+
+def check_resume(run_dir: str | Path, config: dict[str, Any]) -> dict[str, Any]:
+    """The training checkpoint's metadata of ``run_dir`` if ``config`` may resume it;
+    ``ConfigError`` naming ``resume`` and the reason otherwise."""
+    try:
+        meta = io.read_train_meta(run_dir)
+    except io.RunFolderError as error:
+        raise ConfigError(f"resume: {error}") from None
+    difference = config_difference(meta["config"], config)
+    if difference is not None:
+        raise ConfigError(f"resume: {run_dir} was trained with another config ({difference})")
+    return meta
 
 
 @dataclasses.dataclass
@@ -259,11 +301,21 @@ def execute(run: Run, run_dir: str | Path, *, progress: bool | None = None) -> d
     if progress is None:
         progress = not config.get("quiet", False)
     start = time.perf_counter()
+    resume, records = None, []
+    if config.get("resume") is not None:  # continue run_dir from its checkpoint
+        check_resume(run_dir, config)
+        resume, _ = io.load_train_checkpoint(run_dir, run.loss, run.w0, run.phases)
+        records = io.truncate_metrics(run_dir, resume.n_records)  # later lines: work to redo
+    else:
+        io.write_json(run_dir / io.CHECKPOINT_DIR / io.CONFIG_FILE, config)
     with io.MetricsWriter(run_dir / io.METRICS_FILE) as writer:
         result: TrainResult = train(
             run.loss, run.w0, run.phases, log_every=config.get("log_every", 100),
             callback=writer, progress=progress,
+            checkpoint=lambda ck: io.save_train_checkpoint(run_dir, ck, config),
+            checkpoint_every=config.get("checkpoint_every", 1000), resume=resume, records=records,
         )
+
     io.save_checkpoint(run_dir, result.w, config)
     lbfgs = [k for k, phase in enumerate(run.phases) if isinstance(phase.optimizer, LBFGS)]
     if lbfgs:  # the landscape analysis (scripts/spectrum.py) starts from the last L-BFGS phase
@@ -298,8 +350,10 @@ def execute(run: Run, run_dir: str | Path, *, progress: bool | None = None) -> d
         "matmul_precision": MATMUL_PRECISION,
         "derivatives": config.get("derivatives", "auto"),
         "device": _device_description(),
-        "versions": {pkg: metadata.version(pkg) for pkg in ("jax", "jaxlib", "optax", "equinox")},
+        "versions": {pkg: metadata.version(pkg) for pkg in ("jax", "jaxlib", "optax", "equinox", "jpinn")},
         "python": platform.python_version(),
+        "seed": config.get("seed", 0),
+        "config": config,  # the resolved config: `train.py` with these values reruns the run
     }
     if config.get("plot", True):
         from .plot import plot_history, plot_solution
@@ -313,6 +367,6 @@ def execute(run: Run, run_dir: str | Path, *, progress: bool | None = None) -> d
 
 
 __all__ = [
-    "ConfigError", "Run", "build", "build_model", "build_pde", "build_phases", "evaluate", "execute",
-    "scale_budget", "validate",
+    "ConfigError", "Run", "build", "build_model", "build_pde", "build_phases", "check_resume", "config_difference",
+    "evaluate", "execute", "scale_budget", "validate",
 ]

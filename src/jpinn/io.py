@@ -24,6 +24,8 @@ SUMMARY_FILE = "summary.json"
 METRICS_FILE = "metrics.jsonl"
 LBFGS_FILE = "lbfgs.npz"
 LBFGS_KEYS = ("w", "direction", "grad", "loss", "s", "y", "rho", "gamma", "c1", "c2")
+TRAIN_FILE = "train.npz"
+TRAIN_FORMAT = 1
 
 
 class RunFolderError(ValueError):
@@ -190,3 +192,130 @@ def load_run(run_dir: str | os.PathLike) -> LoadedRun:
     summary_path = Path(run_dir) / SUMMARY_FILE
     summary = json.loads(summary_path.read_text()) if summary_path.is_file() else None
     return LoadedRun(model=model, pde=pde, config=config, summary=summary, w=w)
+
+
+# ----------------------------------------------------------------- training checkpoints
+
+def _host(x) -> np.ndarray:
+    # a copy, not a view: the driver donates these buffers to its next chunk
+    return np.array(jax.device_get(x), copy=True)
+
+
+def _array_leaves(tree) -> list[np.ndarray]:
+    return [_host(x) for x in jax.tree_util.tree_leaves(tree) if eqx.is_array(x)]
+
+
+def _restore(template, arrays: list[np.ndarray], where: str):
+    """``template`` (a pytree of ShapeDtypeStructs and static values) filled with ``arrays``."""
+    leaves, treedef = jax.tree_util.tree_flatten(template)
+    slots = [i for i, leaf in enumerate(leaves) if isinstance(leaf, jax.ShapeDtypeStruct)]
+    if len(slots) != len(arrays):
+        raise RunFolderError(f"{where}: holds {len(arrays)} arrays, the optimizer's state has {len(slots)}")
+    for i, array in zip(slots, arrays):
+        if array.shape != leaves[i].shape or array.dtype != leaves[i].dtype:
+            raise RunFolderError(
+                f"{where}: array of shape {array.shape} {array.dtype}, the optimizer's state wants"
+                f" {leaves[i].shape} {leaves[i].dtype}"
+            )
+        leaves[i] = jnp.asarray(array)
+    return jax.tree_util.tree_unflatten(treedef, leaves)
+
+
+def save_train_checkpoint(run_dir: str | os.PathLike, checkpoint, config: dict[str, Any]) -> Path:
+    """Write a ``jpinn.train.TrainCheckpoint`` and the run's config as one file,
+    ``checkpoint/train.npz``, atomically: the previous checkpoint stays in place until the
+    new one is complete on disk, so a kill at any moment leaves one loadable checkpoint."""
+    meta = {
+        "format": TRAIN_FORMAT, "phase_index": checkpoint.phase_index, "has_state": checkpoint.state is not None,
+        "steps": checkpoint.steps, "iterations": checkpoint.iterations, "evaluations": checkpoint.evaluations,
+        "seconds": checkpoint.seconds, "compile_seconds": checkpoint.compile_seconds,
+        "total_iterations": checkpoint.total_iterations, "n_records": checkpoint.n_records,
+        "elapsed": checkpoint.elapsed, "reports": [r.to_dict() for r in checkpoint.reports],
+        "config": config,
+    }
+    arrays = {"meta": np.array(json.dumps(_clean(meta))), "w": _host(checkpoint.w)}
+    if checkpoint.state is not None:
+        arrays.update({f"state/{i}": a for i, a in enumerate(_array_leaves(checkpoint.state))})
+    for k, (w, state) in enumerate(zip(checkpoint.phase_w, checkpoint.states)):
+        arrays[f"phase_w/{k}"] = _host(w)
+        arrays.update({f"states/{k}/{i}": a for i, a in enumerate(_array_leaves(state))})
+    return save_arrays(Path(run_dir) / CHECKPOINT_DIR / TRAIN_FILE, arrays)
+
+
+def read_train_meta(run_dir: str | os.PathLike) -> dict[str, Any]:
+    """The metadata of ``checkpoint/train.npz`` (phase, iteration, the run's config), with a
+    one-line ``RunFolderError`` for a folder without one or a file that is not one."""
+    path = Path(run_dir) / CHECKPOINT_DIR / TRAIN_FILE
+    if not Path(run_dir).is_dir():
+        raise RunFolderError(f"{run_dir}: no such run folder")
+    if not path.is_file():
+        raise RunFolderError(f"{run_dir}: no training checkpoint to resume ({CHECKPOINT_DIR}/{TRAIN_FILE})")
+    try:
+        with np.load(path) as archive:
+            meta = json.loads(str(archive["meta"]))
+    except Exception as error:
+        raise RunFolderError(f"{run_dir}: unreadable {CHECKPOINT_DIR}/{TRAIN_FILE} ({type(error).__name__}: {error})") from None
+    if not isinstance(meta, dict) or meta.get("format") != TRAIN_FORMAT:
+        raise RunFolderError(f"{run_dir}: {CHECKPOINT_DIR}/{TRAIN_FILE} is not a jpinn training checkpoint of format {TRAIN_FORMAT}")
+    return meta
+
+
+def load_train_checkpoint(run_dir: str | os.PathLike, f, w0, phases):
+    """Read ``checkpoint/train.npz`` back into a ``jpinn.train.TrainCheckpoint`` for the run
+    whose loss is ``f``, initial parameters ``w0`` and phases ``phases`` (they give the
+    optimizer states' structure); returns ``(checkpoint, meta)``."""
+    from .train import PhaseReport, TrainCheckpoint
+
+    meta = read_train_meta(run_dir)
+    where = f"{run_dir}: {CHECKPOINT_DIR}/{TRAIN_FILE}"
+    for stale in (Path(run_dir) / CHECKPOINT_DIR).glob(f".{TRAIN_FILE}.*.tmp"):  # a write the crash cut short
+        stale.unlink(missing_ok=True)
+    try:
+        with np.load(Path(run_dir) / CHECKPOINT_DIR / TRAIN_FILE) as archive:
+            arrays = {k: archive[k] for k in archive.files}
+    except Exception as error:
+        raise RunFolderError(f"{where}: unreadable ({type(error).__name__}: {error})") from None
+    index, n_finished = meta["phase_index"], len(meta["reports"])
+    if not (0 <= index <= len(phases)) or n_finished != index:
+        raise RunFolderError(f"{where}: at phase {index} with {n_finished} finished, the run has {len(phases)} phases")
+
+    def state_of(k: int, prefix: str):
+        template = eqx.filter_eval_shape(phases[k].optimizer.init, f, w0)
+        count = sum(1 for name in arrays if name.startswith(prefix))
+        return _restore(template, [arrays[f"{prefix}{i}"] for i in range(count)], where)
+
+    def vector(name: str):
+        if name not in arrays or arrays[name].shape != w0.shape:
+            raise RunFolderError(f"{where}: {name} missing or not a vector of {w0.shape[0]} parameters")
+        return jnp.asarray(arrays[name], dtype=w0.dtype)
+
+    fields = {f.name for f in dataclasses.fields(PhaseReport)}
+    checkpoint = TrainCheckpoint(
+        phase_index=index, w=vector("w"),
+        state=state_of(index, "state/") if meta["has_state"] else None,
+        steps=meta["steps"], iterations=meta["iterations"], evaluations=meta["evaluations"],
+        seconds=meta["seconds"], compile_seconds=meta["compile_seconds"],
+        total_iterations=meta["total_iterations"],
+        reports=[PhaseReport(**{k: v for k, v in r.items() if k in fields}) for r in meta["reports"]],
+        states=[state_of(k, f"states/{k}/") for k in range(n_finished)],
+        phase_w=[vector(f"phase_w/{k}") for k in range(n_finished)],
+        n_records=meta["n_records"], elapsed=meta["elapsed"],
+    )
+    return checkpoint, meta
+
+
+def truncate_metrics(run_dir: str | os.PathLike, n_records: int) -> list[dict[str, Any]]:
+    """Keep the first ``n_records`` lines of metrics.jsonl (those a checkpoint covers; later
+    ones belong to work the resumed run redoes), rewritten atomically; return them."""
+    path = Path(run_dir) / METRICS_FILE
+    lines = path.read_text().splitlines(keepends=True) if path.is_file() else []
+    complete = [line for line in lines if line.endswith("\n")]
+    if len(complete) < n_records:
+        raise RunFolderError(f"{run_dir}: {METRICS_FILE} holds {len(complete)} records, its checkpoint {n_records}")
+    kept = complete[:n_records]
+    try:
+        records = [json.loads(line) for line in kept]
+    except json.JSONDecodeError as error:
+        raise RunFolderError(f"{run_dir}: {METRICS_FILE} is corrupted ({error})") from None
+    _atomic_write(path, lambda h: h.write("".join(kept).encode()))
+    return records

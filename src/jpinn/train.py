@@ -96,6 +96,32 @@ class TrainResult:
     phase_w: list[Any] = dataclasses.field(default_factory=list)
 
 
+@dataclasses.dataclass
+class TrainCheckpoint:
+    """Everything ``train`` needs to continue a run exactly where it was: taken at a chunk
+    boundary inside a phase (``state`` is that phase's optimizer state; ``steps``,
+    ``iterations``, ``evaluations`` and ``seconds`` what the phase did so far) or at a phase
+    end (``phase_index`` is then the next phase and ``state`` None: it starts fresh, as it
+    would have). ``reports``, ``states`` and ``phase_w`` are the finished phases';
+    ``n_records`` how many log records were emitted up to this point; ``elapsed`` the run's
+    wall seconds so far. The optimizer states hold their own PRNG keys (NNCG's sketch)."""
+
+    phase_index: int
+    w: Any
+    state: Any
+    steps: int
+    iterations: int
+    evaluations: int
+    seconds: float
+    compile_seconds: float
+    total_iterations: int
+    reports: list[PhaseReport]
+    states: list[Any]
+    phase_w: list[Any]
+    n_records: int
+    elapsed: float
+
+
 def _all_finite(tree) -> Array:
     leaves = [jnp.all(jnp.isfinite(x)) for x in jax.tree_util.tree_leaves(tree) if eqx.is_inexact_array(x)]
     return jnp.all(jnp.stack(leaves)) if leaves else jnp.asarray(True)
@@ -165,6 +191,10 @@ def train(
     log_every: int = 100,
     callback: Callable[[dict[str, Any]], None] | None = None,
     progress: bool = True,
+    checkpoint: Callable[[TrainCheckpoint], None] | None = None,
+    checkpoint_every: int | None = None,
+    resume: TrainCheckpoint | None = None,
+    records: Sequence[dict[str, Any]] = (),
 ) -> TrainResult:
     """Run ``phases`` one after the other from ``w``; each starts with a fresh optimizer state.
 
@@ -175,6 +205,13 @@ def train(
     grad_norm, the last step's optimizer info, status and wall seconds since the start.
     A phase that stops early (a non-finite value, an optimizer's own stop) ends cleanly and
     the next phase starts from its last finite parameters.
+
+    ``checkpoint(TrainCheckpoint)`` is called at the first log point after every
+    ``checkpoint_every`` iterations of a phase (None: never inside a phase) and at each phase
+    end. ``resume`` continues from such a checkpoint (``records``: the log records emitted
+    before it, for the result): since checkpoints fall on chunk boundaries and a phase's
+    chunks do not depend on where the run started, the resumed run executes the same
+    compiled chunks on the same arrays as an uninterrupted one, and ends with the same bits.
     """
     from tqdm.auto import tqdm
 
@@ -184,12 +221,30 @@ def train(
     if not phases:
         raise ValueError("phases: need at least one phase")
 
-    records: list[dict[str, Any]] = []
-    reports: list[PhaseReport] = []
-    states: list[Any] = []
-    phase_w: list[Any] = []
-    total_iterations = 0
-    start = time.perf_counter()
+    if checkpoint_every is not None and (
+        isinstance(checkpoint_every, bool) or not isinstance(checkpoint_every, int) or checkpoint_every <= 0
+    ):
+        raise ValueError(f"checkpoint_every: must be a positive integer or None, got {checkpoint_every!r}")
+    if resume is not None and not 0 <= resume.phase_index <= len(phases):
+        raise ValueError(f"resume: checkpoint is at phase {resume.phase_index}, the run has {len(phases)} phases")
+
+    records: list[dict[str, Any]] = list(records)
+    reports: list[PhaseReport] = list(resume.reports) if resume else []
+    states: list[Any] = list(resume.states) if resume else []
+    phase_w: list[Any] = list(resume.phase_w) if resume else []
+    total_iterations = resume.total_iterations if resume else 0
+    start = time.perf_counter() - (resume.elapsed if resume else 0.0)
+    first = resume.phase_index if resume else 0
+    if resume is not None:
+        w = jnp.asarray(resume.w)
+
+    def snapshot(phase_index, w, state, steps, iterations, evaluations, seconds, compile_seconds):
+        checkpoint(TrainCheckpoint(
+            phase_index=phase_index, w=w, state=state, steps=steps, iterations=iterations,
+            evaluations=evaluations, seconds=seconds, compile_seconds=compile_seconds,
+            total_iterations=total_iterations, reports=list(reports), states=list(states),
+            phase_w=list(phase_w), n_records=len(records), elapsed=time.perf_counter() - start,
+        ))
 
     def emit(phase_index, phase, phase_iterations, steps, evaluations, loss, components, grad_norm, info, status):
         record = {
@@ -211,11 +266,16 @@ def train(
             callback(record)
         return record
 
+    if checkpoint is not None and resume is None:  # a crash before the first chunk resumes from here
+        snapshot(0, w, None, 0, 0, 0, 0.0, 0.0)
     for index, phase in enumerate(phases):
+        if index < first:
+            continue
         optimizer = phase.optimizer
         interval = phase.log_every or log_every
         chunk_steps = max(1, min(phase.steps, interval // optimizer.iterations_per_step))
-        state = eqx.filter_jit(optimizer.init)(f, w)
+        mid_phase = resume is not None and index == first and resume.state is not None
+        state = resume.state if mid_phase else eqx.filter_jit(optimizer.init)(f, w)
         # the chunks donate w and state: own copies, so the caller's arrays stay valid and
         # no buffer is donated twice (a state may hold w itself)
         w, state = jax.tree_util.tree_map(jnp.copy, (w, state))
@@ -225,7 +285,7 @@ def train(
         compiled = _chunk.lower(fixed, w, state, jnp.int32(0), chunk_steps).compile()
         compile_seconds = time.perf_counter() - t0
 
-        if index == 0:  # zero steps: the loss at the start
+        if index == 0 and not records:  # zero steps: the loss at the start
             out = compiled(fixed, w, state, jnp.int32(0), chunk_steps)
             w, state = out[0], out[1]
             emit(index, phase, 0, 0, 0, out[7], out[8], out[9], {}, RUNNING)
@@ -239,9 +299,14 @@ def train(
             dynamic_ncols=True,
         )
         done_steps = done_iterations = done_evaluations = 0
+        seconds_before = 0.0
+        if mid_phase:
+            done_steps, done_iterations, done_evaluations = resume.steps, resume.iterations, resume.evaluations
+            seconds_before, compile_seconds = resume.seconds, resume.compile_seconds + compile_seconds
+        last_checkpoint = done_iterations
         status = RUNNING
         loss = float("nan")
-        t_phase = time.perf_counter()
+        t_phase = time.perf_counter() - seconds_before
         while done_steps < phase.steps and status == RUNNING:
             n_active = min(chunk_steps, phase.steps - done_steps)
             w, state, status, iterations, evaluations, steps, info, loss, components, grad_norm = compiled(
@@ -255,6 +320,11 @@ def train(
             bar.n = min(done_iterations, phase.iterations)
             bar.set_postfix(loss=f"{float(loss):.3e}", refresh=False)
             bar.refresh()
+            if (checkpoint is not None and checkpoint_every is not None and status == RUNNING
+                    and done_steps < phase.steps and done_iterations - last_checkpoint >= checkpoint_every):
+                snapshot(index, w, state, done_steps, done_iterations, done_evaluations,
+                         time.perf_counter() - t_phase, compile_seconds)
+                last_checkpoint = done_iterations
         seconds = time.perf_counter() - t_phase
         bar.close()
         reports.append(
@@ -276,4 +346,6 @@ def train(
         states.append(state)
         phase_w.append(w)
         total_iterations += done_iterations
+        if checkpoint is not None:  # the phase is done: the next one starts fresh from here
+            snapshot(index + 1, w, None, 0, 0, 0, 0.0, 0.0)
     return TrainResult(w=w, phases=reports, records=records, states=states, phase_w=phase_w)
