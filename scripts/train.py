@@ -14,6 +14,7 @@ and at each phase end) continues from its last checkpoint with the same command 
 from __future__ import annotations
 
 import itertools
+import json
 import sys
 from pathlib import Path
 
@@ -78,6 +79,31 @@ def _sweeper_params(overrides: list[str]) -> list[str]:
     return [f"{key}={value}" for key, value in params.items()]
 
 
+def _check_added_optimizer_keys(cfg, combo: list[str]) -> None:
+    """An optimizer field added on the command line (``+optimizer.momentum=0.9``) must be one
+    that a phase reads (through an interpolation); otherwise it would be silently ignored.
+    (The other groups' keys are checked by ``validate``.)"""
+    import re
+
+    from omegaconf import OmegaConf
+
+    from jpinn.experiment import ConfigError
+
+    phases = json.dumps(OmegaConf.to_container(cfg.optimizer, resolve=False).get("phases", []))
+    read = set(re.findall(r"optimizer\.([A-Za-z0-9_.]+)", phases))
+    for argument in combo:
+        if not argument.startswith("+"):
+            continue
+        key = argument.lstrip("+").split("=", 1)[0]
+        if key.startswith("optimizer.") and not key.startswith("optimizer.phases"):
+            field = key[len("optimizer."):]
+            if not any(field == r or field.startswith(r + ".") for r in read):
+                raise ConfigError(
+                    f"{key}: unknown key; no phase of optimizer {cfg.optimizer.get('name')!r} reads it"
+                    f" (its fields: {', '.join(sorted(read))})"
+                )
+
+
 def register_resolvers() -> None:
     """Config arithmetic: ``${minus:a,b}`` (the L-BFGS share of an Adam+L-BFGS budget)."""
     from omegaconf import OmegaConf
@@ -97,6 +123,9 @@ def precheck(argv: list[str]) -> str | None:
 
     from jpinn.experiment import ConfigError, check_resume, validate
 
+    for argument in overrides:
+        if argument.lstrip("+~").startswith("="):
+            return f"{argument!r}: no field name; allowed: FIELD=VALUE (e.g. model.width=50)"
     register_resolvers()
     multirun = any(a in flags for a in argv)
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
@@ -111,6 +140,7 @@ def precheck(argv: list[str]) -> str | None:
                 cfg = compose(config_name="config", overrides=combo)
                 config = OmegaConf.to_container(cfg, resolve=True)
                 validate(config)
+                _check_added_optimizer_keys(cfg, combo)
                 if config.get("resume") is not None:
                     if multirun:
                         raise ConfigError("resume: continues one run folder; not with -m")

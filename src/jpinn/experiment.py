@@ -19,6 +19,7 @@ from typing import Any
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from . import io
 from ._registry import check_int
@@ -27,6 +28,7 @@ from .derivatives import METHODS
 from .loss import PINNLoss, build_loss
 from .metrics import l1re, l2re
 from .models import MODELS, make_model
+from .models.mlp import n_parameters
 from .optim import LBFGS, make_optimizer
 from .pdes import AbstractPDE, make_pde
 from .precision import DTYPES, MATMUL_PRECISION, set_precision
@@ -92,7 +94,10 @@ def _check_scale(value: Any) -> float:
 
 def scale_budget(iterations: int, budget_scale: float) -> int:
     """A phase's iteration budget times ``budget_scale``, rounded, at least 1."""
-    return max(1, int(round(iterations * budget_scale)))
+    scaled = iterations * budget_scale
+    if not scaled <= INT_MAX:
+        raise ConfigError(f"budget_scale: {budget_scale!r} x {iterations} iterations is too large; allowed: at most {INT_MAX}")
+    return max(1, int(round(scaled)))
 
 
 def build_phases(optimizer_config: dict[str, Any], budget_scale: float = 1.0) -> list[Phase]:
@@ -138,6 +143,29 @@ def build_model(config: dict[str, Any], key, dtype):
         raise _where("", error) from None
 
 
+INT_MAX = 2**31 - 1       # counters, sizes and seeds live in int32 arrays
+MAX_PARAMETERS = 10**9     # a network larger than this does not fit any one device's memory
+MAX_GRID_POINTS = 10**8    # the n_x x n_t grid (test set, collocation pool)
+
+
+def _check_magnitudes(tree: Any, max_float: float, path: str = "") -> None:
+    """Every integer within int32 and every real number finite in the run's dtype, at any
+    depth (pde coefficients and optimizer hyperparameters included): a value that overflows
+    would otherwise surface as an inf loss or a wrapped counter long after the start."""
+    if isinstance(tree, dict):
+        for key, value in tree.items():
+            _check_magnitudes(value, max_float, f"{path}.{key}" if path else str(key))
+    elif isinstance(tree, list):
+        for i, value in enumerate(tree):
+            _check_magnitudes(value, max_float, f"{path}[{i}]")
+    elif isinstance(tree, bool):
+        return
+    elif isinstance(tree, int) and abs(tree) > INT_MAX:
+        raise ConfigError(f"{path}: {tree} is too large; allowed: integers of magnitude <= {INT_MAX}")
+    elif isinstance(tree, float) and math.isfinite(tree) and abs(tree) > max_float:
+        raise ConfigError(f"{path}: {tree!r} overflows the run's dtype; allowed: magnitude <= {max_float:.3g}")
+
+
 def validate(config: dict[str, Any]) -> dict[str, Any]:
     """Check every field of a run config; return it unchanged. No array is created."""
     _check_keys("", config, TOP_KEYS)
@@ -147,6 +175,8 @@ def validate(config: dict[str, Any]) -> dict[str, Any]:
     _check_int("seed", config.get("seed", 0), minimum=0)
     if config.get("dtype", "float32") not in DTYPES:
         raise ConfigError(f"dtype: unknown dtype {config.get('dtype')!r}; allowed: {', '.join(DTYPES)}")
+    _check_magnitudes({k: v for k, v in config.items() if k != "protocol"},
+                      float(np.finfo(config.get("dtype", "float32")).max))
     if config.get("derivatives", "auto") not in METHODS:
         raise ConfigError(
             f"derivatives: unknown method {config.get('derivatives')!r}; allowed: {', '.join(METHODS)}"
@@ -163,11 +193,17 @@ def validate(config: dict[str, Any]) -> dict[str, Any]:
     model = _check_keys("model", config["model"], MODEL_KEYS)
     if model.get("name", "mlp") not in MODELS:
         raise ConfigError(f"model.name: unknown model {model.get('name')!r}; allowed: {', '.join(MODELS)}")
-    _check_int("model.width", model.get("width", 50))
-    _check_int("model.depth", model.get("depth", 3))
+    width, depth = _check_int("model.width", model.get("width", 50)), _check_int("model.depth", model.get("depth", 3))
+    if model.get("name", "mlp") == "mlp" and n_parameters(width, depth) > MAX_PARAMETERS:
+        raise ConfigError(
+            f"model.width: width {width} and depth {depth} give {n_parameters(width, depth):.3g} parameters;"
+            f" allowed: at most {MAX_PARAMETERS:.0e}"
+        )
     data = _check_keys("data", config["data"], DATA_KEYS)
     n_x = _check_int("data.n_x", data.get("n_x", 257), minimum=3)
     n_t = _check_int("data.n_t", data.get("n_t", 101), minimum=2)
+    if n_x * n_t > MAX_GRID_POINTS:
+        raise ConfigError(f"data.n_x: the {n_x} x {n_t} grid has {n_x * n_t:.3g} points; allowed: at most {MAX_GRID_POINTS:.0e}")
     n_res = _check_int("data.n_residual", data.get("n_residual", 10_000))
     if n_res > (n_x - 2) * (n_t - 1):
         raise ConfigError(
