@@ -59,20 +59,20 @@ def main(argv=None) -> None:
                 f, w = build(pde_name, width, args.n_residual, method, dtype)
                 state = optimizer.init(f, w)
                 t0 = time.perf_counter()
-                probe = _chunk.lower(optimizer, f, w, state, jnp.int32(1), 1).compile()
+                probe = _chunk.lower((optimizer, f), w, state, jnp.int32(1), jnp.asarray(jnp.inf, w.dtype), 1).compile()
                 compile_s[method] = time.perf_counter() - t0
                 t0 = time.perf_counter()
-                jax.block_until_ready(probe(optimizer, f, w, state, jnp.int32(1), 1))
+                jax.block_until_ready(probe((optimizer, f), jnp.copy(w), jax.tree.map(jnp.copy, state), jnp.int32(1), jnp.asarray(jnp.inf, w.dtype), 1))
                 one = time.perf_counter() - t0
                 steps = max(2, min(200, int(args.seconds_per_case / max(one, 1e-4))))
-                fn = _chunk.lower(optimizer, f, w, state, jnp.int32(steps), steps).compile()
+                fn = _chunk.lower((optimizer, f), w, state, jnp.int32(steps), jnp.asarray(jnp.inf, w.dtype), steps).compile()
                 compiled[method] = (fn, f, w, state, steps)
-                jax.block_until_ready(fn(optimizer, f, w, state, jnp.int32(steps), steps))
+                jax.block_until_ready(fn((optimizer, f), jnp.copy(w), jax.tree.map(jnp.copy, state), jnp.int32(steps), jnp.asarray(jnp.inf, w.dtype), steps))
             for _ in range(args.repeats):  # alternate the methods: A B A B ...
                 for method in args.methods:
                     fn, f, w, state, steps = compiled[method]
                     t0 = time.perf_counter()
-                    jax.block_until_ready(fn(optimizer, f, w, state, jnp.int32(steps), steps))
+                    jax.block_until_ready(fn((optimizer, f), jnp.copy(w), jax.tree.map(jnp.copy, state), jnp.int32(steps), jnp.asarray(jnp.inf, w.dtype), steps))
                     # the chunk adds one loss-and-gradient at its end: steps + 1 gradients
                     per_step[method].append((time.perf_counter() - t0) / (steps + 1))
             base = statistics.median(per_step[args.methods[0]])

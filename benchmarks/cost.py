@@ -285,7 +285,7 @@ def run_donation(args):
                     state = optimizer.init(f, w)
                     fixed = (optimizer, f)
                     args_ = lambda: (fixed, jnp.copy(w), jax.tree.map(jnp.copy, state))  # noqa: E731
-                    compiled = chunk.lower(*args_(), jnp.int32(steps), steps).compile()
+                    compiled = chunk.lower(*args_(), jnp.int32(steps), jnp.asarray(jnp.inf, w.dtype), steps).compile()
                     programs[donate] = (compiled, args_)
                 runs = {k: [] for k in programs}
                 for _ in range(args.repeats):
@@ -293,7 +293,7 @@ def run_donation(args):
                         inputs = args_()
                         jax.block_until_ready(inputs)
                         t0 = time.perf_counter()
-                        jax.block_until_ready(compiled(*inputs, jnp.int32(steps), steps))
+                        jax.block_until_ready(compiled(*inputs, jnp.int32(steps), jnp.asarray(jnp.inf, w.dtype), steps))
                         runs[donate].append(time.perf_counter() - t0)
                 cells = [pde_name, str(width), f"{label} x {steps} steps"]
                 for donate, (compiled, _) in programs.items():

@@ -9,6 +9,7 @@ import json
 import math
 import os
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -45,13 +46,15 @@ def _clean(obj: Any) -> Any:
     return obj
 
 
-def _atomic_write(path: Path, write) -> None:
+def _atomic_write(path: Path, write, *, delay: float = 0.0) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as handle:
             write(handle)
             handle.flush()
+            if delay:  # a test widens the window in which a kill lands inside the write
+                time.sleep(delay)
             os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException:
@@ -234,12 +237,15 @@ def save_train_checkpoint(run_dir: str | os.PathLike, checkpoint, config: dict[s
         "config": config,
     }
     arrays = {"meta": np.array(json.dumps(_clean(meta))), "w": _host(checkpoint.w)}
+    delay = float(os.environ.get("JPINN_CHECKPOINT_WRITE_DELAY", "0") or 0)  # tests only
     if checkpoint.state is not None:
         arrays.update({f"state/{i}": a for i, a in enumerate(_array_leaves(checkpoint.state))})
     for k, (w, state) in enumerate(zip(checkpoint.phase_w, checkpoint.states)):
         arrays[f"phase_w/{k}"] = _host(w)
         arrays.update({f"states/{k}/{i}": a for i, a in enumerate(_array_leaves(state))})
-    return save_arrays(Path(run_dir) / CHECKPOINT_DIR / TRAIN_FILE, arrays)
+    arrays = {k: np.asarray(v) for k, v in arrays.items()}
+    _atomic_write(Path(run_dir) / CHECKPOINT_DIR / TRAIN_FILE, lambda h: np.savez(h, **arrays), delay=delay)
+    return Path(run_dir) / CHECKPOINT_DIR / TRAIN_FILE
 
 
 def read_train_meta(run_dir: str | os.PathLike) -> dict[str, Any]:

@@ -19,7 +19,11 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
-from .optim import NONFINITE, RUNNING, STOP_REASONS, AbstractOptimizer
+from .optim import NONFINITE, RUNNING, STOP_REASONS, AbstractOptimizer, register_stop_reason
+
+DIVERGED = register_stop_reason(
+    20, "diverged: loss above divergence x the loss where the phase started (kept the parameters before the step)"
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -120,6 +124,7 @@ class TrainCheckpoint:
     phase_w: list[Any]
     n_records: int
     elapsed: float
+    loss_limit: float = math.inf
 
 
 def _all_finite(tree) -> Array:
@@ -127,13 +132,18 @@ def _all_finite(tree) -> Array:
     return jnp.all(jnp.stack(leaves)) if leaves else jnp.asarray(True)
 
 
-def _run_chunk(fixed: tuple[AbstractOptimizer, Callable], w, state, n_active: Array, chunk_steps: int):
+def _run_chunk(fixed: tuple[AbstractOptimizer, Callable], w, state, n_active: Array, loss_limit: Array,
+               chunk_steps: int):
     """Up to ``chunk_steps`` steps (the first ``n_active`` of them), then the loss at the end.
 
     Compiled once per phase: ``n_active`` is traced, so the last, shorter chunk reuses the
-    same program. A step whose loss, gradient or new parameters are not finite is discarded
-    (the previous parameters are kept) and ends the phase with ``NONFINITE``; an optimizer
-    status other than ``RUNNING`` ends it after its step. The parameters and the optimizer
+    same program. A loss or gradient that is not finite at w sends the parameters back to
+    those before the step that led to w (whose loss and gradient were finite) and ends the
+    phase with ``NONFINITE``; new parameters that are not finite are discarded (w kept),
+    likewise; a loss above ``loss_limit`` ends it with ``DIVERGED``, back to the previous
+    parameters too (a learning rate too large for Adam: the loss
+    explodes long before it overflows); an optimizer status other than ``RUNNING`` ends it
+    after its step. The parameters and the optimizer
     state are donated (every argument but ``fixed``, the optimizer and the loss with its
     collocation arrays): the outputs reuse their buffers, so a chunk holds one copy of the
     L-BFGS history or the Nystrom factor, not two.
@@ -141,38 +151,58 @@ def _run_chunk(fixed: tuple[AbstractOptimizer, Callable], w, state, n_active: Ar
     optimizer, f = fixed
     info_shape = eqx.filter_eval_shape(optimizer.step, f, w, state)[2]
     zero_info = jax.tree_util.tree_map(lambda s: jnp.zeros(s.shape, s.dtype), info_shape)
-    carry0 = (w, state, jnp.asarray(RUNNING, jnp.int32), jnp.int32(0), jnp.int32(0), jnp.int32(0), zero_info)
+    carry0 = (w, w, state, jnp.asarray(RUNNING, jnp.int32), jnp.int32(0), jnp.int32(0), jnp.int32(0), zero_info)
 
     def body(carry, i):
         def advance(carry):
-            w, state, _, iterations, evaluations, steps, _ = carry
+            w, w_prev, state, _, iterations, evaluations, steps, _ = carry
             w_new, state_new, info = optimizer.step(f, w, state)
-            finite = _all_finite((info["loss"], info["grad_norm"], w_new))
+            # the loss or gradient at w not finite, or past the limit: w itself is bad, go
+            # back to w_prev; only the new parameters not finite: discard the step, keep w
+            at_w_finite = _all_finite((info["loss"], info["grad_norm"]))
+            finite = at_w_finite & _all_finite(w_new)
+            diverged = finite & (info["loss"] > loss_limit)
+            good = finite & ~diverged
+            back = ~at_w_finite | diverged
             keep = lambda new, old: jax.tree_util.tree_map(  # noqa: E731
-                lambda a, b: jnp.where(finite, a, b), new, old
+                lambda a, b: jnp.where(good, a, b), new, old
             )
-            status = jnp.where(finite, info["status"], NONFINITE).astype(jnp.int32)
+            status = jnp.where(finite, jnp.where(diverged, DIVERGED, info["status"]), NONFINITE).astype(jnp.int32)
             return (
-                keep(w_new, w),
+                jnp.where(good, w_new, jnp.where(back, w_prev, w)),
+                jnp.where(good, w, w_prev),
                 keep(state_new, state),
                 status,
-                iterations + jnp.where(finite, info["iterations"], 0),
+                iterations + jnp.where(good, info["iterations"], 0),
                 evaluations + info["evaluations"],
                 steps + 1,
                 info,
             )
 
-        active = (i < n_active) & (carry[2] == RUNNING)
+        active = (i < n_active) & (carry[3] == RUNNING)
         return jax.lax.cond(active, advance, lambda c: c, carry), None
 
-    (w, state, status, iterations, evaluations, steps, info), _ = jax.lax.scan(
+    (w, w_prev, state, status, iterations, evaluations, steps, info), _ = jax.lax.scan(
         body, carry0, jnp.arange(chunk_steps)
     )
-    (loss, components), grad = jax.value_and_grad(f, has_aux=True)(w)
+    value_and_grad = jax.value_and_grad(f, has_aux=True)
+    (loss, components), grad = value_and_grad(w)
+    # the chunk's last step may have led to a bad point: its loss is only known here
+    bad_end = ~_all_finite((loss, grad))
+    over = (status == RUNNING) & (bad_end | (loss > loss_limit))
+    status = jnp.where(over, jnp.where(bad_end, NONFINITE, DIVERGED), status).astype(jnp.int32)
+    w, ((loss, components), grad) = jax.lax.cond(
+        over, lambda: (w_prev, value_and_grad(w_prev)), lambda: (w, ((loss, components), grad))
+    )
     return w, state, status, iterations, evaluations, steps, info, loss, components, jnp.linalg.norm(grad)
 
 
 _chunk = eqx.filter_jit(_run_chunk, donate="all-except-first")
+
+
+@eqx.filter_jit
+def _loss_at(f, w):
+    return f(w)[0]
 
 
 def _floats(tree: dict[str, Any]) -> dict[str, Any]:
@@ -195,6 +225,7 @@ def train(
     checkpoint_every: int | None = None,
     resume: TrainCheckpoint | None = None,
     records: Sequence[dict[str, Any]] = (),
+    divergence: float | None = 1e8,
 ) -> TrainResult:
     """Run ``phases`` one after the other from ``w``; each starts with a fresh optimizer state.
 
@@ -205,6 +236,9 @@ def train(
     grad_norm, the last step's optimizer info, status and wall seconds since the start.
     A phase that stops early (a non-finite value, an optimizer's own stop) ends cleanly and
     the next phase starts from its last finite parameters.
+
+    ``divergence``: a phase whose loss exceeds ``divergence`` times the loss where it started
+    ends with the reason "diverged" (None: never).
 
     ``checkpoint(TrainCheckpoint)`` is called at the first log point after every
     ``checkpoint_every`` iterations of a phase (None: never inside a phase) and at each phase
@@ -225,6 +259,9 @@ def train(
         isinstance(checkpoint_every, bool) or not isinstance(checkpoint_every, int) or checkpoint_every <= 0
     ):
         raise ValueError(f"checkpoint_every: must be a positive integer or None, got {checkpoint_every!r}")
+    if divergence is not None and (isinstance(divergence, bool) or not isinstance(divergence, (int, float))
+                                   or not 1 < divergence < math.inf):
+        raise ValueError(f"divergence: must be a finite number > 1 or None, got {divergence!r}")
     if resume is not None and not 0 <= resume.phase_index <= len(phases):
         raise ValueError(f"resume: checkpoint is at phase {resume.phase_index}, the run has {len(phases)} phases")
 
@@ -238,8 +275,8 @@ def train(
     if resume is not None:
         w = jnp.asarray(resume.w)
 
-    def snapshot(phase_index, w, state, steps, iterations, evaluations, seconds, compile_seconds):
-        checkpoint(TrainCheckpoint(
+    def snapshot(phase_index, w, state, steps, iterations, evaluations, seconds, compile_seconds, loss_limit=math.inf):
+        checkpoint(TrainCheckpoint(loss_limit=loss_limit,
             phase_index=phase_index, w=w, state=state, steps=steps, iterations=iterations,
             evaluations=evaluations, seconds=seconds, compile_seconds=compile_seconds,
             total_iterations=total_iterations, reports=list(reports), states=list(states),
@@ -281,12 +318,21 @@ def train(
         w, state = jax.tree_util.tree_map(jnp.copy, (w, state))
         fixed = (optimizer, f)
 
+        if mid_phase:
+            loss_limit = resume.loss_limit
+        elif divergence is None:
+            loss_limit = math.inf
+        else:  # from the loss where the phase starts (at least the dtype's tiny, for a zero loss)
+            start_loss = abs(float(_loss_at(f, w)))
+            loss_limit = divergence * max(start_loss, float(jnp.finfo(w.dtype).tiny))
+        limit = lambda: jnp.asarray(loss_limit, w.dtype)  # noqa: E731  (a fresh buffer: chunks donate theirs)
+
         t0 = time.perf_counter()
-        compiled = _chunk.lower(fixed, w, state, jnp.int32(0), chunk_steps).compile()
+        compiled = _chunk.lower(fixed, w, state, jnp.int32(0), limit(), chunk_steps).compile()
         compile_seconds = time.perf_counter() - t0
 
         if index == 0 and not records:  # zero steps: the loss at the start
-            out = compiled(fixed, w, state, jnp.int32(0), chunk_steps)
+            out = compiled(fixed, w, state, jnp.int32(0), limit(), chunk_steps)
             w, state = out[0], out[1]
             emit(index, phase, 0, 0, 0, out[7], out[8], out[9], {}, RUNNING)
 
@@ -310,7 +356,7 @@ def train(
         while done_steps < phase.steps and status == RUNNING:
             n_active = min(chunk_steps, phase.steps - done_steps)
             w, state, status, iterations, evaluations, steps, info, loss, components, grad_norm = compiled(
-                fixed, w, state, jnp.int32(n_active), chunk_steps
+                fixed, w, state, jnp.int32(n_active), limit(), chunk_steps
             )
             status = int(status)
             done_steps += int(steps)
@@ -323,7 +369,7 @@ def train(
             if (checkpoint is not None and checkpoint_every is not None and status == RUNNING
                     and done_steps < phase.steps and done_iterations - last_checkpoint >= checkpoint_every):
                 snapshot(index, w, state, done_steps, done_iterations, done_evaluations,
-                         time.perf_counter() - t_phase, compile_seconds)
+                         time.perf_counter() - t_phase, compile_seconds, loss_limit)
                 last_checkpoint = done_iterations
         seconds = time.perf_counter() - t_phase
         bar.close()

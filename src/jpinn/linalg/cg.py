@@ -23,6 +23,7 @@ class CGResult(NamedTuple):
     iterations: Int[Array, ""]
     residual_norm: Float[Array, ""]
     negative_curvature: Bool[Array, ""]
+    breakdown: Bool[Array, ""]  # p^T A p or the residual was not finite: x is the last finite iterate
 
 
 def pcg(
@@ -39,17 +40,18 @@ def pcg(
     precondition = precondition or (lambda v: v)
     r = b - matvec(x0)
     z = precondition(r)
-    state = (x0, r, z, z, jnp.vdot(r, z), jnp.int32(0), jnp.asarray(False), jnp.asarray(False))
+    state = (x0, r, z, z, jnp.vdot(r, z), jnp.int32(0), jnp.asarray(False), jnp.asarray(False), jnp.asarray(False))
 
     def cond(state):
-        _, r, _, _, _, k, negative, stopped = state
+        _, r, _, _, _, k, _, stopped, _ = state
         return (k < max_iter) & (jnp.linalg.norm(r) > tol) & ~stopped
 
     def body(state):
-        x, r, z, p, rz, k, seen_negative, _ = state
+        x, r, z, p, rz, k, seen_negative, _, broken = state
         ap = matvec(p)
         pap = jnp.vdot(p, ap)
-        breakdown = ~jnp.isfinite(pap) | (pap == 0)
+        not_finite = ~jnp.isfinite(pap) | ~jnp.isfinite(rz)
+        breakdown = not_finite | (pap == 0)
         negative_here = ~(pap > 0)
         stop = breakdown | (negative_here & stop_on_negative_curvature)
         negative = stop  # the update below is skipped when CG stops here
@@ -61,7 +63,9 @@ def pcg(
         p_new = z_new + (rz_new / jnp.where(rz == 0, 1.0, rz)) * p
         keep = lambda new, old: jnp.where(negative, old, new)  # noqa: E731
         return (keep(x_new, x), keep(r_new, r), keep(z_new, z), keep(p_new, p), keep(rz_new, rz),
-                k + jnp.where(negative, 0, 1).astype(jnp.int32), seen_negative | negative_here, stop)
+                k + jnp.where(negative, 0, 1).astype(jnp.int32), seen_negative | negative_here, stop,
+                broken | not_finite)
 
-    x, r, _, _, _, k, negative, _ = jax.lax.while_loop(cond, body, state)
-    return CGResult(x, k, jnp.linalg.norm(r), negative)
+    x, r, _, _, _, k, negative, _, broken = jax.lax.while_loop(cond, body, state)
+    residual = jnp.linalg.norm(r)  # NaN when even the first product A x0 was not finite
+    return CGResult(x, k, residual, negative, broken | ~jnp.isfinite(residual) | ~jnp.all(jnp.isfinite(x)))

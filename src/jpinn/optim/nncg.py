@@ -20,6 +20,9 @@ One step:
 4. Armijo backtracking from t = 1 (Algorithm 7): halve t while
    L(w - t d) > L(w) - alpha t g^T d, at most ``max_backtracks`` times;
 5. w <- w - t d.
+A preconditioner that is not finite (its sketch met non-finite Hessian-vector products, so
+both the Cholesky factorisation and the eigendecomposition fallback failed) or a CG
+breakdown (non-finite curvature or residual) ends the phase with its reason, w unchanged.
 
 The gradient and all Hessian-vector products of a step share one linearisation of the
 gradient at w. A step whose backtracking finds no decrease leaves w unchanged and ends the
@@ -40,6 +43,10 @@ from ..linalg.nystrom import SHIFTS, Nystrom
 from ._base import RUNNING, AbstractOptimizer, base_info, check_fraction, check_positive, register_stop_reason
 
 ARMIJO_FAILED = register_stop_reason(7, "Armijo backtracking found no decrease within max_backtracks")
+PRECONDITIONER_FAILED = register_stop_reason(
+    8, "Nystrom preconditioner not finite (Cholesky and its eigendecomposition fallback both failed)"
+)
+CG_BREAKDOWN = register_stop_reason(9, "CG breakdown: non-finite curvature p^T (H + mu I) p or residual")
 FORCING = ("fixed", "sqrt_grad")
 
 
@@ -154,13 +161,19 @@ class NNCG(AbstractOptimizer):
             value, w, direction, loss, gtd,
             alpha=self.armijo_alpha, factor=self.armijo_factor, max_backtracks=self.max_backtracks,
         )
-        w_new = jnp.where(ok, w - t * direction, w)
+        # a fault ends the phase here, w unchanged: an unusable preconditioner (its sketch met
+        # non-finite Hessian-vector products), then a CG breakdown, then no Armijo decrease
+        bad_preconditioner = ~(jnp.all(jnp.isfinite(preconditioner.U)) & jnp.all(jnp.isfinite(preconditioner.eigenvalues)))
+        status = jnp.where(bad_preconditioner, PRECONDITIONER_FAILED,
+                           jnp.where(cg.breakdown, CG_BREAKDOWN, jnp.where(ok, RUNNING, ARMIJO_FAILED)))
+        w_new = jnp.where(status == RUNNING, w - t * direction, w)
         hvps = cg.iterations + 1 + jnp.where(refresh, rank, 0)  # +1: the initial residual
-        info = base_info(loss, grad_norm, 1, jnp.where(ok, RUNNING, ARMIJO_FAILED), 2 + backtracks)
+        info = base_info(loss, grad_norm, 1, status.astype(jnp.int32), 2 + backtracks)
         info.update(
             step_size=t, cg_iterations=cg.iterations, cg_residual=cg.residual_norm, hvps=hvps,
             backtracks=backtracks, negative_curvature=cg.negative_curvature, fallback=fallback,
             cholesky_failed=preconditioner.cholesky_failed, refreshed=refresh, new_loss=new_loss,
+            cg_breakdown=cg.breakdown,
         )
         new_state = NNCGState(preconditioner, direction, key, state.step_count + 1)
         return w_new, new_state, info
