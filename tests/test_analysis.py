@@ -211,6 +211,9 @@ ADAM_LBFGS = {"name": "adam_lbfgs", "phases": [
     {"name": "lbfgs", "iterations": 40, "history_size": 10}]}
 
 
+# slow: the default suite keeps test_cli_trains_from_hydra_overrides_then_analyses for the
+# command line, test_condition_sweep_ratio_and_exponent for the sweep (10-minute budget)
+@pytest.mark.slow
 def test_cli_writes_every_declared_file(tmp_path, spectrum_script, capsys):
     run_dir = _tiny_run(tmp_path, ADAM_LBFGS)
     assert (run_dir / "checkpoint" / "lbfgs.npz").is_file()
@@ -240,6 +243,7 @@ def test_cli_refuses_a_folder_that_is_not_a_run(tmp_path, spectrum_script, capsy
     assert "needs a run with an L-BFGS phase" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_cli_condition_sweep(tmp_path, spectrum_script, x64):
     out = tmp_path / "cond"
     assert spectrum_script.main(["--condition-sweep", "--n-residual", "64", "128", "--train", "0", "20",
