@@ -126,10 +126,11 @@ def load_checkpoint(run_dir: str | os.PathLike) -> tuple[np.ndarray, dict[str, A
     return w, spec
 
 
-def save_arrays(path: str | os.PathLike, arrays: dict[str, Any]) -> Path:
-    """Write named arrays to an ``.npz`` file, atomically."""
+def save_arrays(path: str | os.PathLike, arrays: dict[str, Any], *, delay: float = 0.0) -> Path:
+    """Write named arrays to an ``.npz`` file, atomically (``delay``: seconds to wait
+    before the rename, a test's window for a kill inside the write)."""
     arrays = {k: np.asarray(jax.device_get(v)) for k, v in arrays.items()}
-    _atomic_write(Path(path), lambda h: np.savez(h, **arrays))
+    _atomic_write(Path(path), lambda h: np.savez(h, **arrays), delay=delay)
     return Path(path)
 
 
@@ -243,9 +244,7 @@ def save_train_checkpoint(run_dir: str | os.PathLike, checkpoint, config: dict[s
     for k, (w, state) in enumerate(zip(checkpoint.phase_w, checkpoint.states)):
         arrays[f"phase_w/{k}"] = _host(w)
         arrays.update({f"states/{k}/{i}": a for i, a in enumerate(_array_leaves(state))})
-    arrays = {k: np.asarray(v) for k, v in arrays.items()}
-    _atomic_write(Path(run_dir) / CHECKPOINT_DIR / TRAIN_FILE, lambda h: np.savez(h, **arrays), delay=delay)
-    return Path(run_dir) / CHECKPOINT_DIR / TRAIN_FILE
+    return save_arrays(Path(run_dir) / CHECKPOINT_DIR / TRAIN_FILE, arrays, delay=delay)
 
 
 def read_train_meta(run_dir: str | os.PathLike) -> dict[str, Any]:
