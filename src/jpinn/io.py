@@ -235,7 +235,7 @@ def save_train_checkpoint(run_dir: str | os.PathLike, checkpoint, config: dict[s
         "seconds": checkpoint.seconds, "compile_seconds": checkpoint.compile_seconds,
         "total_iterations": checkpoint.total_iterations, "n_records": checkpoint.n_records,
         "elapsed": checkpoint.elapsed, "reports": [r.to_dict() for r in checkpoint.reports],
-        "config": config,
+        "loss_limit": float(checkpoint.loss_limit), "status": int(checkpoint.status), "config": config,
     }
     arrays = {"meta": np.array(json.dumps(_clean(meta))), "w": _host(checkpoint.w)}
     delay = float(os.environ.get("JPINN_CHECKPOINT_WRITE_DELAY", "0") or 0)  # tests only
@@ -305,6 +305,9 @@ def load_train_checkpoint(run_dir: str | os.PathLike, f, w0, phases):
         states=[state_of(k, f"states/{k}/") for k in range(n_finished)],
         phase_w=[vector(f"phase_w/{k}") for k in range(n_finished)],
         n_records=meta["n_records"], elapsed=meta["elapsed"],
+        # written since issue 9 (the divergence limit of the phase in progress, an ensemble
+        # member's status); a checkpoint without them has no limit and was running
+        loss_limit=float(meta.get("loss_limit", "inf")), status=int(meta.get("status", 0)),
     )
     return checkpoint, meta
 
