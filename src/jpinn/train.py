@@ -125,6 +125,7 @@ class TrainCheckpoint:
     n_records: int
     elapsed: float
     loss_limit: float = math.inf
+    status: int = RUNNING  # an ensemble member may have stopped while the others go on
 
 
 def _all_finite(tree) -> Array:
@@ -213,6 +214,47 @@ def _floats(tree: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+class _Solo:
+    """The driver's view of one run: the compiled chunk as it always was (the ensemble
+    engine, ``jpinn.ensemble``, gives the same view of a vmapped stack of runs)."""
+
+    size = 1
+
+    def __init__(self, f: Callable, phases: Sequence[Phase]):
+        self.f = f
+        self.phases = [list(phases)]
+
+    def fixed(self, index: int):
+        return (self.phases[0][index].optimizer, self.f)
+
+    def init(self, fixed, w):
+        optimizer, f = fixed
+        return eqx.filter_jit(optimizer.init)(f, w)
+
+    def start_losses(self, fixed, w) -> list[float]:
+        return [float(_loss_at(fixed[1], w))]
+
+    def compile(self, fixed, w, state, limit, chunk_steps: int):
+        compiled = _chunk.lower(fixed, w, state, jnp.int32(0), limit, chunk_steps).compile()
+        return lambda w, state, n_active, limit: compiled(fixed, w, state, n_active, limit, chunk_steps)
+
+    def counts(self, values: Sequence[int]) -> Array:
+        return jnp.int32(values[0])
+
+    def limits(self, values: Sequence[float], dtype) -> Array:
+        return jnp.asarray(values[0], dtype)
+
+    def member(self, tree, k: int):
+        return tree
+
+    def stack(self, trees: Sequence[Any]):
+        return trees[0]
+
+    def to_host(self, value) -> list:
+        """A chunk output as one host value per member."""
+        return [jax.device_get(value)]
+
+
 def train(
     f: Callable,
     w: Float[Array, " p"],
@@ -246,15 +288,34 @@ def train(
     before it, for the result): since checkpoints fall on chunk boundaries and a phase's
     chunks do not depend on where the run started, the resumed run executes the same
     compiled chunks on the same arrays as an uninterrupted one, and ends with the same bits.
-    """
-    from tqdm.auto import tqdm
 
-    if isinstance(log_every, bool) or not isinstance(log_every, int) or log_every <= 0:
-        raise ValueError(f"log_every: must be a positive integer, got {log_every!r}")
+    Several runs of the same shape train together with ``jpinn.ensemble.train_ensemble``.
+    """
     phases = list(phases)
+    check_phases(phases)
+    return drive(
+        _Solo(f, phases), w, log_every=log_every, callbacks=[callback], progress=progress,
+        checkpoints=[checkpoint] if checkpoint is not None else None, checkpoint_every=checkpoint_every,
+        resumes=[resume] if resume is not None else None, records=[records], divergence=divergence,
+    )[0]
+
+
+def check_phases(phases: Sequence[Phase]) -> None:
     if not phases:
         raise ValueError("phases: need at least one phase")
 
+
+def drive(engine, w, *, log_every, callbacks, progress, checkpoints, checkpoint_every, resumes, records, divergence):
+    """The phase loop of ``train`` for ``engine.size`` runs at once (one, or an ensemble's
+    members): each member keeps its own counters, status, divergence limit, log records and
+    checkpoints; a chunk advances every member still running, and a phase ends when none is.
+    ``w`` is the engine's parameters (a vector, or the members' stacked)."""
+    from tqdm.auto import tqdm
+
+    size = engine.size
+    phases = engine.phases[0]
+    if isinstance(log_every, bool) or not isinstance(log_every, int) or log_every <= 0:
+        raise ValueError(f"log_every: must be a positive integer, got {log_every!r}")
     if checkpoint_every is not None and (
         isinstance(checkpoint_every, bool) or not isinstance(checkpoint_every, int) or checkpoint_every <= 0
     ):
@@ -262,136 +323,179 @@ def train(
     if divergence is not None and (isinstance(divergence, bool) or not isinstance(divergence, (int, float))
                                    or not 1 < divergence < math.inf):
         raise ValueError(f"divergence: must be a finite number > 1 or None, got {divergence!r}")
-    if resume is not None and not 0 <= resume.phase_index <= len(phases):
-        raise ValueError(f"resume: checkpoint is at phase {resume.phase_index}, the run has {len(phases)} phases")
+    if resumes is not None:
+        if len({r.phase_index for r in resumes}) != 1 or len({r.state is None for r in resumes}) != 1:
+            raise ValueError("resume: the members' checkpoints were not taken at the same point")
+        if not 0 <= resumes[0].phase_index <= len(phases):
+            raise ValueError(
+                f"resume: checkpoint is at phase {resumes[0].phase_index}, the run has {len(phases)} phases"
+            )
 
-    records: list[dict[str, Any]] = list(records)
-    reports: list[PhaseReport] = list(resume.reports) if resume else []
-    states: list[Any] = list(resume.states) if resume else []
-    phase_w: list[Any] = list(resume.phase_w) if resume else []
-    total_iterations = resume.total_iterations if resume else 0
-    start = time.perf_counter() - (resume.elapsed if resume else 0.0)
-    first = resume.phase_index if resume else 0
-    if resume is not None:
-        w = jnp.asarray(resume.w)
+    members = range(size)
+    records = [list(r) for r in records]
+    reports = [list(r.reports) for r in resumes] if resumes else [[] for _ in members]
+    states = [list(r.states) for r in resumes] if resumes else [[] for _ in members]
+    phase_w = [list(r.phase_w) for r in resumes] if resumes else [[] for _ in members]
+    total_iterations = [r.total_iterations for r in resumes] if resumes else [0] * size
+    start = time.perf_counter() - (resumes[0].elapsed if resumes else 0.0)
+    first = resumes[0].phase_index if resumes else 0
+    if resumes is not None:
+        w = engine.stack([jnp.asarray(r.w) for r in resumes])
 
-    def snapshot(phase_index, w, state, steps, iterations, evaluations, seconds, compile_seconds, loss_limit=math.inf):
-        checkpoint(TrainCheckpoint(loss_limit=loss_limit,
-            phase_index=phase_index, w=w, state=state, steps=steps, iterations=iterations,
-            evaluations=evaluations, seconds=seconds, compile_seconds=compile_seconds,
-            total_iterations=total_iterations, reports=list(reports), states=list(states),
-            phase_w=list(phase_w), n_records=len(records), elapsed=time.perf_counter() - start,
-        ))
+    def snapshot(phase_index, w, state, steps, iterations, evaluations, seconds, compile_seconds,
+                 loss_limit=None, status=None):
+        for k in members:
+            checkpoints[k](TrainCheckpoint(
+                loss_limit=math.inf if loss_limit is None else loss_limit[k],
+                status=RUNNING if status is None else status[k],
+                phase_index=phase_index, w=engine.member(w, k),
+                state=None if state is None else engine.member(state, k),
+                steps=steps[k], iterations=iterations[k], evaluations=evaluations[k], seconds=seconds[k],
+                compile_seconds=compile_seconds, total_iterations=total_iterations[k], reports=list(reports[k]),
+                states=list(states[k]), phase_w=list(phase_w[k]), n_records=len(records[k]),
+                elapsed=time.perf_counter() - start,
+            ))
 
-    def emit(phase_index, phase, phase_iterations, steps, evaluations, loss, components, grad_norm, info, status):
+    def emit(k, phase_index, phase, phase_iterations, steps, evaluations, loss, components, grad_norm, info, status):
         record = {
             "phase": phase.label,
             "phase_index": phase_index,
-            "iteration": total_iterations + phase_iterations,
+            "iteration": total_iterations[k] + phase_iterations,
             "phase_iteration": phase_iterations,
             "step": steps,
             "evaluations": evaluations,
             "loss": float(loss),
-            **{k: float(v) for k, v in components.items()},
+            **{name: float(v) for name, v in components.items()},
             "grad_norm": float(grad_norm),
             "status": int(status),
-            "info": _floats({k: v for k, v in info.items() if k not in ("loss", "grad_norm", "status", "iterations", "evaluations")}),
+            "info": _floats({key: v for key, v in info.items()
+                             if key not in ("loss", "grad_norm", "status", "iterations", "evaluations")}),
             "time": time.perf_counter() - start,
         }
-        records.append(record)
-        if callback is not None:
-            callback(record)
-        return record
+        records[k].append(record)
+        if callbacks[k] is not None:
+            callbacks[k](record)
 
-    if checkpoint is not None and resume is None:  # a crash before the first chunk resumes from here
-        snapshot(0, w, None, 0, 0, 0, 0.0, 0.0)
+    def per_member(out):
+        """A chunk's outputs (w and state aside) as one tuple of host values per member."""
+        status, iterations, evaluations, steps, info, loss, components, grad_norm = out[2:]
+        host = [engine.to_host(x) for x in (status, iterations, evaluations, steps, loss, grad_norm)]
+        info = {key: engine.to_host(v) for key, v in info.items()}
+        components = {key: engine.to_host(v) for key, v in components.items()}
+        return [(int(host[0][k]), int(host[1][k]), int(host[2][k]), int(host[3][k]),
+                 {key: v[k] for key, v in info.items()}, host[4][k],
+                 {key: v[k] for key, v in components.items()}, host[5][k]) for k in members]
+
+    zeros = [0] * size
+    if checkpoints is not None and resumes is None:  # a crash before the first chunk resumes from here
+        snapshot(0, w, None, zeros, zeros, zeros, [0.0] * size, 0.0)
     for index, phase in enumerate(phases):
         if index < first:
             continue
         optimizer = phase.optimizer
         interval = phase.log_every or log_every
         chunk_steps = max(1, min(phase.steps, interval // optimizer.iterations_per_step))
-        mid_phase = resume is not None and index == first and resume.state is not None
-        state = resume.state if mid_phase else eqx.filter_jit(optimizer.init)(f, w)
+        mid_phase = resumes is not None and index == first and resumes[0].state is not None
+        fixed = engine.fixed(index)
+        state = engine.stack([r.state for r in resumes]) if mid_phase else engine.init(fixed, w)
         # the chunks donate w and state: own copies, so the caller's arrays stay valid and
         # no buffer is donated twice (a state may hold w itself)
         w, state = jax.tree_util.tree_map(jnp.copy, (w, state))
-        fixed = (optimizer, f)
 
         if mid_phase:
-            loss_limit = resume.loss_limit
+            loss_limit = [r.loss_limit for r in resumes]
         elif divergence is None:
-            loss_limit = math.inf
+            loss_limit = [math.inf] * size
         else:  # from the loss where the phase starts (at least the dtype's tiny, for a zero loss)
-            start_loss = abs(float(_loss_at(f, w)))
-            loss_limit = divergence * max(start_loss, float(jnp.finfo(w.dtype).tiny))
-        limit = lambda: jnp.asarray(loss_limit, w.dtype)  # noqa: E731  (a fresh buffer: chunks donate theirs)
+            tiny = float(jnp.finfo(w.dtype).tiny)
+            loss_limit = [divergence * max(abs(v), tiny) for v in engine.start_losses(fixed, w)]
+        limit = lambda: engine.limits(loss_limit, w.dtype)  # noqa: E731  (a fresh buffer: chunks donate theirs)
 
         t0 = time.perf_counter()
-        compiled = _chunk.lower(fixed, w, state, jnp.int32(0), limit(), chunk_steps).compile()
+        compiled = engine.compile(fixed, w, state, limit(), chunk_steps)
         compile_seconds = time.perf_counter() - t0
 
-        if index == 0 and not records:  # zero steps: the loss at the start
-            out = compiled(fixed, w, state, jnp.int32(0), limit(), chunk_steps)
+        if index == 0 and not records[0]:  # zero steps: the loss at the start
+            out = compiled(w, state, engine.counts(zeros), limit())
             w, state = out[0], out[1]
-            emit(index, phase, 0, 0, 0, out[7], out[8], out[9], {}, RUNNING)
+            for k, (_, _, _, _, _, loss, components, grad_norm) in enumerate(per_member(out)):
+                emit(k, index, phase, 0, 0, 0, loss, components, grad_norm, {}, RUNNING)
 
         bar = tqdm(
-            total=phase.iterations,
-            desc=f"[{index + 1}/{len(phases)}] {phase.label}",
+            total=phase.iterations * size,
+            desc=f"[{index + 1}/{len(phases)}] {phase.label}" + (f" x{size}" if size > 1 else ""),
             unit="it",
             disable=not progress,
             leave=True,
             dynamic_ncols=True,
         )
-        done_steps = done_iterations = done_evaluations = 0
-        seconds_before = 0.0
+        done_steps, done_iterations, done_evaluations = list(zeros), list(zeros), list(zeros)
+        seconds_before = [0.0] * size
+        status = [RUNNING] * size
         if mid_phase:
-            done_steps, done_iterations, done_evaluations = resume.steps, resume.iterations, resume.evaluations
-            seconds_before, compile_seconds = resume.seconds, resume.compile_seconds + compile_seconds
-        last_checkpoint = done_iterations
-        status = RUNNING
-        loss = float("nan")
-        t_phase = time.perf_counter() - seconds_before
-        while done_steps < phase.steps and status == RUNNING:
-            n_active = min(chunk_steps, phase.steps - done_steps)
-            w, state, status, iterations, evaluations, steps, info, loss, components, grad_norm = compiled(
-                fixed, w, state, jnp.int32(n_active), limit(), chunk_steps
-            )
-            status = int(status)
-            done_steps += int(steps)
-            done_iterations += int(iterations)
-            done_evaluations += int(evaluations)
-            emit(index, phase, done_iterations, done_steps, done_evaluations, loss, components, grad_norm, info, status)
-            bar.n = min(done_iterations, phase.iterations)
-            bar.set_postfix(loss=f"{float(loss):.3e}", refresh=False)
+            done_steps = [r.steps for r in resumes]
+            done_iterations = [r.iterations for r in resumes]
+            done_evaluations = [r.evaluations for r in resumes]
+            seconds_before = [r.seconds for r in resumes]
+            status = [r.status for r in resumes]
+            compile_seconds = resumes[0].compile_seconds + compile_seconds
+        last_checkpoint = max(done_iterations)
+        loss = [float("nan")] * size
+        t_phase = time.perf_counter()
+        seconds = list(seconds_before)
+        running = lambda k: status[k] == RUNNING and done_steps[k] < phase.steps  # noqa: E731
+        while any(running(k) for k in members):
+            active = [running(k) for k in members]
+            n_active = [min(chunk_steps, phase.steps - done_steps[k]) if active[k] else 0 for k in members]
+            out = compiled(w, state, engine.counts(n_active), limit())
+            w, state = out[0], out[1]
+            now = time.perf_counter()
+            for k, (st, iterations, evaluations, steps, info, member_loss, components, grad_norm) in enumerate(
+                per_member(out)
+            ):
+                if not active[k]:  # stopped earlier: its chunk did nothing
+                    continue
+                status[k] = st
+                done_steps[k] += steps
+                done_iterations[k] += iterations
+                done_evaluations[k] += evaluations
+                loss[k] = float(member_loss)
+                seconds[k] = seconds_before[k] + now - t_phase
+                emit(k, index, phase, done_iterations[k], done_steps[k], done_evaluations[k], member_loss,
+                     components, grad_norm, info, st)
+            bar.n = sum(min(i, phase.iterations) for i in done_iterations)
+            bar.set_postfix(loss=f"{min(loss):.3e}", refresh=False)
             bar.refresh()
-            if (checkpoint is not None and checkpoint_every is not None and status == RUNNING
-                    and done_steps < phase.steps and done_iterations - last_checkpoint >= checkpoint_every):
-                snapshot(index, w, state, done_steps, done_iterations, done_evaluations,
-                         time.perf_counter() - t_phase, compile_seconds, loss_limit)
-                last_checkpoint = done_iterations
-        seconds = time.perf_counter() - t_phase
+            if (checkpoints is not None and checkpoint_every is not None and any(running(k) for k in members)
+                    and max(done_iterations) - last_checkpoint >= checkpoint_every):
+                snapshot(index, w, state, done_steps, done_iterations, done_evaluations, seconds,
+                         compile_seconds, loss_limit, status)
+                last_checkpoint = max(done_iterations)
         bar.close()
-        reports.append(
-            PhaseReport(
-                name=phase.label,
-                optimizer=optimizer.name,
-                hyperparameters=optimizer.hyperparameters(),
-                iterations_budget=phase.iterations,
-                iterations=done_iterations,
-                steps=done_steps,
-                evaluations=done_evaluations,
-                seconds=seconds,
-                compile_seconds=compile_seconds,
-                stop_code=status,
-                stop_reason=STOP_REASONS.get(status, f"code {status}"),
-                loss=float(loss),
+        for k in members:
+            member_optimizer = engine.phases[k][index].optimizer
+            reports[k].append(
+                PhaseReport(
+                    name=phase.label,
+                    optimizer=member_optimizer.name,
+                    hyperparameters=member_optimizer.hyperparameters(),
+                    iterations_budget=phase.iterations,
+                    iterations=done_iterations[k],
+                    steps=done_steps[k],
+                    evaluations=done_evaluations[k],
+                    seconds=seconds[k],
+                    compile_seconds=compile_seconds,
+                    stop_code=status[k],
+                    stop_reason=STOP_REASONS.get(status[k], f"code {status[k]}"),
+                    loss=loss[k],
+                )
             )
-        )
-        states.append(state)
-        phase_w.append(w)
-        total_iterations += done_iterations
-        if checkpoint is not None:  # the phase is done: the next one starts fresh from here
-            snapshot(index + 1, w, None, 0, 0, 0, 0.0, 0.0)
-    return TrainResult(w=w, phases=reports, records=records, states=states, phase_w=phase_w)
+            states[k].append(engine.member(state, k))
+            phase_w[k].append(engine.member(w, k))
+            total_iterations[k] += done_iterations[k]
+        if checkpoints is not None:  # the phase is done: the next one starts fresh from here
+            snapshot(index + 1, w, None, zeros, zeros, zeros, [0.0] * size, 0.0)
+    return [
+        TrainResult(w=engine.member(w, k), phases=reports[k], records=records[k], states=states[k], phase_w=phase_w[k])
+        for k in members
+    ]
