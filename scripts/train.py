@@ -104,6 +104,34 @@ def _check_added_optimizer_keys(cfg, combo: list[str]) -> None:
                 )
 
 
+def member_configs(cfg) -> tuple[list[dict], list[dict]]:
+    """The resolved configs of an ensemble's members (``ensemble.seeds`` / ``ensemble.params``
+    applied to the unresolved config, so interpolations such as NNCG's ``seed: ${seed}``
+    follow) and each member's field values; ([], []) for a solo run."""
+    import copy
+
+    from omegaconf import OmegaConf, open_dict
+
+    from jpinn.experiment import ConfigError, ensemble_members
+
+    section = OmegaConf.to_container(cfg.ensemble, resolve=True) if "ensemble" in cfg else None
+    members = ensemble_members(section)
+    configs = []
+    for values in members:
+        member = copy.deepcopy(cfg)
+        with open_dict(member):
+            for field, value in values.items():
+                if field != "seed" and field != "data.seed" and OmegaConf.select(member, field, default=_MISSING) is _MISSING:
+                    raise ConfigError(f"ensemble.params.{field}: no such field in the config")
+                OmegaConf.update(member, field, value, force_add=True)
+            member.ensemble = {"seeds": None, "params": {}}  # each member's config is a solo run's
+        configs.append(OmegaConf.to_container(member, resolve=True))
+    return configs, members
+
+
+_MISSING = object()
+
+
 def register_resolvers() -> None:
     """Config arithmetic: ``${minus:a,b}`` (the L-BFGS share of an Adam+L-BFGS budget)."""
     from omegaconf import OmegaConf
@@ -121,7 +149,7 @@ def precheck(argv: list[str]) -> str | None:
     from hydra import compose, initialize_config_dir
     from omegaconf import OmegaConf
 
-    from jpinn.experiment import ConfigError, check_resume, validate
+    from jpinn.experiment import ConfigError, check_ensemble, check_resume, validate
 
     for argument in overrides:
         if argument.lstrip("+~").startswith("="):
@@ -141,6 +169,16 @@ def precheck(argv: list[str]) -> str | None:
                 config = OmegaConf.to_container(cfg, resolve=True)
                 validate(config)
                 _check_added_optimizer_keys(cfg, combo)
+                configs, _ = member_configs(cfg)
+                if configs:
+                    for k, member in enumerate(configs):
+                        try:
+                            validate(member)
+                        except ConfigError as error:
+                            raise ConfigError(f"ensemble member {k}: {error}") from None
+                    check_ensemble(configs)
+                    if config.get("resume") is not None:
+                        raise ConfigError("resume: an ensemble run cannot be resumed from the command line yet; start it again")
                 if config.get("resume") is not None:
                     if multirun:
                         raise ConfigError("resume: continues one run folder; not with -m")
@@ -163,17 +201,30 @@ def _main():
     def main(cfg: DictConfig) -> float:
         import logging
 
-        from jpinn.experiment import ConfigError, build, execute
+        from jpinn.experiment import ConfigError, build, build_ensemble, execute, execute_ensemble, member_folder
 
         for noisy in ("jax", "matplotlib"):  # backend probing and font-cache notes
             logging.getLogger(noisy).setLevel(logging.WARNING)
         config = OmegaConf.to_container(cfg, resolve=True)
         run_dir = Path(HydraConfig.get().runtime.output_dir)
         try:
-            run = build(config)
+            configs, members = member_configs(cfg)
+            ensemble = build_ensemble(configs, members) if configs else None
+            run = None if configs else build(config)
         except ConfigError as error:
             print(f"train.py: error: {error}", file=sys.stderr)
             sys.exit(2)
+        if ensemble is not None:
+            summaries = execute_ensemble(ensemble, run_dir)
+            for k, (summary, values) in enumerate(zip(summaries, members)):
+                print(
+                    f"{run_dir / member_folder(k)} ({', '.join(f'{f}={v}' for f, v in values.items())}):"
+                    f" loss {summary['loss']:.3e}  L2RE {summary['l2re']:.3e} ({summary['test_set']})"
+                    f"  {summary['iterations']} iterations"
+                )
+            print(f"{run_dir}: {len(summaries)} members trained together in {summaries[0]['seconds']:.1f} s"
+                  f" (+{summaries[0]['compile_seconds']:.1f} s compile)")
+            return min(s["loss"] for s in summaries)
         summary = execute(run, run_dir)
         for phase in summary["phases"]:
             print(

@@ -37,7 +37,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from .loss import PINNLoss
-from .train import Phase, TrainCheckpoint, TrainResult, _loss_at, _run_chunk, check_phases, drive
+from .optim import ENSEMBLE_AXIS
+from .train import Phase, TrainCheckpoint, TrainResult, _run_chunk, check_phases, drive
 
 # integer settings that may differ across members: they only feed a PRNG key
 SEED_FIELDS = ("seed",)
@@ -145,7 +146,7 @@ def _vmapped_chunk(fixed, w, state, n_active, loss_limit, chunk_steps: int):
     def member(b, w, state, n_active, loss_limit):
         return _run_chunk(eqx.combine(b, shared), w, state, n_active, loss_limit, chunk_steps)
 
-    return jax.vmap(member)(batched, w, state, n_active, loss_limit)
+    return jax.vmap(member, axis_name=ENSEMBLE_AXIS)(batched, w, state, n_active, loss_limit)
 
 
 # the stacked parameters and states are donated, the members' settings and data are not
@@ -160,13 +161,13 @@ def _ensemble_init(fixed, w):
         optimizer, f = eqx.combine(b, shared)
         return optimizer.init(f, w)
 
-    return jax.vmap(member)(batched, w)
+    return jax.vmap(member, axis_name=ENSEMBLE_AXIS)(batched, w)
 
 
 @eqx.filter_jit
 def _ensemble_losses(fixed, w):
     shared, batched = fixed
-    return jax.vmap(lambda b, w: eqx.combine(b, shared)[1](w)[0])(batched, w)
+    return jax.vmap(lambda b, w: eqx.combine(b, shared)[1](w)[0], axis_name=ENSEMBLE_AXIS)(batched, w)
 
 
 class _Ensemble:

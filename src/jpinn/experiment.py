@@ -38,13 +38,17 @@ from .train import Phase, TrainResult, train
 TOP_KEYS = {
     "seed", "dtype", "derivatives", "log_every", "quiet", "plot",
     "pde", "model", "data", "loss", "optimizer", "budget_scale", "protocol",
-    "checkpoint_every", "resume",
+    "checkpoint_every", "resume", "ensemble",
 }
 # fields that do not change a run's numbers: a resumed run may differ from its checkpoint here
 RESUME_FREE = {"quiet", "plot", "resume", "checkpoint_every"}
 DATA_KEYS = {"name", "n_x", "n_t", "n_residual", "seed", "test_set"}
 MODEL_KEYS = {"name", "width", "depth"}
 LOSS_KEYS = {"mse_factor", "block_size"}
+ENSEMBLE_KEYS = {"seeds", "params"}
+MAX_MEMBERS = 4096
+# the fields an ensemble's members may differ in (anything else shapes the compiled program)
+ENSEMBLE_FIELDS = ("seed", "data.seed", "pde.", "optimizer.", "protocol.")
 
 
 class ConfigError(ValueError):
@@ -226,6 +230,7 @@ def validate(config: dict[str, Any]) -> dict[str, Any]:
     if protocol is not None and not isinstance(protocol, dict):
         raise ConfigError(f"protocol: must be a mapping (values an experiment's interpolations read), got {protocol!r}")
     build_phases(config["optimizer"], config.get("budget_scale", 1.0))
+    ensemble_axes(config.get("ensemble"))
     return config
 
 
@@ -261,6 +266,93 @@ def check_resume(run_dir: str | Path, config: dict[str, Any]) -> dict[str, Any]:
     if difference is not None:
         raise ConfigError(f"resume: {run_dir} was trained with another config ({difference})")
     return meta
+
+
+def _allowed_in_ensemble(field: str) -> bool:
+    return field in ("seed", "data.seed") or (
+        field.startswith(ENSEMBLE_FIELDS[2:]) and field != "pde.name" and not field.startswith("optimizer.phases")
+    )
+
+
+def ensemble_axes(section: Any) -> list[tuple[str, list[Any]]]:
+    """The ``ensemble`` config section as ``(field, values)`` axes, seeds first, then
+    ``params`` in order (nested mappings as dotted fields); [] for a solo run.
+
+    ``ensemble.seeds: [123, 234]`` trains one member per seed; ``ensemble.params:
+    {optimizer.learning_rate: [1e-3, 1e-2]}`` one per value; several axes form their
+    product, as a sweep would. Members may differ in seeds, PDE coefficients, optimizer
+    settings and protocol values (``ENSEMBLE_FIELDS``), not in anything that changes shapes.
+    """
+    if section is None:
+        return []
+    section = _check_keys("ensemble", section, ENSEMBLE_KEYS)
+    axes: list[tuple[str, list[Any]]] = []
+    seeds = section.get("seeds")
+    if seeds is not None:
+        if not isinstance(seeds, list) or not seeds:
+            raise ConfigError(f"ensemble.seeds: must be a non-empty list of integers >= 0 or null, got {seeds!r}")
+        for i, seed in enumerate(seeds):
+            _check_int(f"ensemble.seeds[{i}]", seed, minimum=0)
+        axes.append(("seed", list(seeds)))
+    params = section.get("params") or {}
+    if not isinstance(params, dict):
+        raise ConfigError(f"ensemble.params: must be a mapping FIELD: [values], got {params!r}")
+    for field, values in _flatten(params).items():
+        where = f"ensemble.params.{field}"
+        if not _allowed_in_ensemble(field):
+            raise ConfigError(
+                f"{where}: members cannot differ in {field}; allowed: seed, data.seed, pde.<coefficient>,"
+                f" optimizer.<setting>, protocol.<value> (a sweep varies the rest)"
+            )
+        if field == "seed" and seeds is not None:
+            raise ConfigError(f"{where}: the seeds are already ensemble.seeds")
+        if not isinstance(values, list) or not values:
+            raise ConfigError(f"{where}: must be a non-empty list of values, got {values!r}")
+        for i, value in enumerate(values):
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ConfigError(f"{where}[{i}]: must be a number, got {value!r}")
+        axes.append((field, list(values)))
+    size = math.prod(len(values) for _, values in axes)
+    if size > MAX_MEMBERS:
+        raise ConfigError(f"ensemble: {size} members; allowed: at most {MAX_MEMBERS} (split it with a sweep)")
+    return axes
+
+
+def ensemble_members(section: Any) -> list[dict[str, Any]]:
+    """Every member's field values (``{field: value}``), in product order; [] for a solo run."""
+    import itertools
+
+    axes = ensemble_axes(section)
+    if not axes:
+        return []
+    fields = [field for field, _ in axes]
+    return [dict(zip(fields, combo)) for combo in itertools.product(*(values for _, values in axes))]
+
+
+def check_ensemble(configs: list[dict[str, Any]]) -> None:
+    """The resolved member configs of one ensemble may differ only in ``ENSEMBLE_FIELDS``,
+    and their phases only in what ``jpinn.ensemble.stack_members`` can stack (real values,
+    seeds); a one-line ``ConfigError`` otherwise. Builds no array."""
+    from .ensemble import EnsembleError, check_members, stack_members
+
+    flat = [_flatten({k: v for k, v in c.items() if k not in RESUME_FREE | {"ensemble"}}) for c in configs]
+    for k, other in enumerate(flat[1:], start=1):
+        for key in sorted(set(flat[0]) | set(other)):
+            differs = flat[0].get(key, "<absent>") != other.get(key, "<absent>")
+            # the phases' own differences are stack_members' to judge, below
+            if differs and not (_allowed_in_ensemble(key) or key == "optimizer.phases"):
+                raise ConfigError(
+                    f"ensemble: members 0 and {k} differ in {key} ({flat[0].get(key, '<absent>')!r},"
+                    f" {other.get(key, '<absent>')!r}); members may differ only in seeds, PDE coefficients,"
+                    f" optimizer settings and protocol values"
+                )
+    phases = [build_phases(c["optimizer"], c.get("budget_scale", 1.0)) for c in configs]
+    try:
+        check_members(phases)
+        for index in range(len(phases[0])):
+            stack_members([p[index].optimizer for p in phases], f"optimizer.phases[{index}]", jnp.float32)
+    except EnsembleError as error:
+        raise ConfigError(str(error)) from None
 
 
 @dataclasses.dataclass
@@ -329,8 +421,6 @@ def execute(run: Run, run_dir: str | Path, *, progress: bool | None = None) -> d
     ``metrics.jsonl`` grows line by line while training; the checkpoint, ``summary.json``
     and the figures follow at the end. Returns the summary.
     """
-    import importlib.metadata as metadata
-
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     config = run.config
@@ -352,6 +442,15 @@ def execute(run: Run, run_dir: str | Path, *, progress: bool | None = None) -> d
             checkpoint_every=config.get("checkpoint_every", 1000), resume=resume, records=records,
         )
 
+    return _finish(run, run_dir, result, start)
+
+
+def _finish(run: Run, run_dir: Path, result: TrainResult, start: float, extra: dict[str, Any] | None = None):
+    """The run outputs after training: final checkpoint, L-BFGS state, test errors,
+    summary.json (with ``extra`` merged in) and figures. Returns the summary."""
+    import importlib.metadata as metadata
+
+    config = run.config
     io.save_checkpoint(run_dir, result.w, config)
     lbfgs = [k for k, phase in enumerate(run.phases) if isinstance(phase.optimizer, LBFGS)]
     if lbfgs:  # the landscape analysis (scripts/spectrum.py) starts from the last L-BFGS phase
@@ -390,6 +489,7 @@ def execute(run: Run, run_dir: str | Path, *, progress: bool | None = None) -> d
         "python": platform.python_version(),
         "seed": config.get("seed", 0),
         "config": config,  # the resolved config: `train.py` with these values reruns the run
+        **(extra or {}),
     }
     if config.get("plot", True):
         from .plot import plot_history, plot_solution
@@ -402,7 +502,84 @@ def execute(run: Run, run_dir: str | Path, *, progress: bool | None = None) -> d
     return summary
 
 
+@dataclasses.dataclass
+class EnsembleRun:
+    """The members of an ensemble (``Run`` each) and the field values that set them apart."""
+
+    members: list[Run]
+    overrides: list[dict[str, Any]]
+
+
+ENSEMBLE_FILE = "ensemble.json"
+
+
+def member_folder(index: int) -> str:
+    return f"member-{index:03d}"
+
+
+def build_ensemble(configs: list[dict[str, Any]], overrides: list[dict[str, Any]] | None = None) -> EnsembleRun:
+    """Validate and build the members of an ensemble from their resolved configs (each a
+    solo run's config: ``scripts/train.py`` expands ``ensemble.seeds`` / ``ensemble.params``
+    into them). ``overrides[k]``: what sets member k apart, for its summary."""
+    if not configs:
+        raise ConfigError("ensemble: no members")
+    for k, config in enumerate(configs):
+        try:
+            validate(config)
+        except ConfigError as error:
+            raise ConfigError(f"ensemble member {k}: {error}") from None
+        if ensemble_axes(config.get("ensemble")):
+            raise ConfigError(f"ensemble member {k}: ensemble: a member's own config must be a solo run's")
+        if config.get("resume") is not None:
+            raise ConfigError("resume: an ensemble run cannot be resumed from the command line yet; start it again")
+    check_ensemble(configs)
+    return EnsembleRun([build(config) for config in configs], list(overrides or [{} for _ in configs]))
+
+
+def execute_ensemble(ensemble: EnsembleRun, run_dir: str | Path, *, progress: bool | None = None) -> list[dict[str, Any]]:
+    """Train the members as one ensemble (``jpinn.ensemble.train_ensemble``); member k's run
+    outputs go to ``run_dir/member-k`` (a run folder like any other: aggregate.py, plot.py
+    and spectrum.py read it), and ``run_dir/ensemble.json`` lists the members.
+
+    Each member's summary holds ``ensemble`` (size, index, overrides); its phase seconds are
+    the ensemble's (all members trained in the same wall time). No training checkpoints are
+    written inside phases (an ensemble is restarted, not resumed, from the command line);
+    metrics.jsonl grows line by line per member."""
+    from contextlib import ExitStack
+
+    from .ensemble import train_ensemble
+
+    run_dir = Path(run_dir)
+    runs = ensemble.members
+    config = runs[0].config
+    if progress is None:
+        progress = not config.get("quiet", False)
+    start = time.perf_counter()
+    folders = [run_dir / member_folder(k) for k in range(len(runs))]
+    for folder, run in zip(folders, runs):
+        folder.mkdir(parents=True, exist_ok=True)
+        io.write_json(folder / io.CHECKPOINT_DIR / io.CONFIG_FILE, run.config)
+    listing = {"size": len(runs), "members": [
+        {"index": k, "folder": folder.name, "overrides": overrides}
+        for k, (folder, overrides) in enumerate(zip(folders, ensemble.overrides))
+    ]}
+    io.write_json(run_dir / ENSEMBLE_FILE, listing)
+    with ExitStack() as stack:
+        writers = [stack.enter_context(io.MetricsWriter(folder / io.METRICS_FILE)) for folder in folders]
+        results = train_ensemble(
+            [run.loss for run in runs], [run.w0 for run in runs], [run.phases for run in runs],
+            log_every=config.get("log_every", 100), callbacks=writers, progress=progress,
+        )
+    summaries = []
+    for k, (run, folder, result) in enumerate(zip(runs, folders, results)):
+        extra = {"ensemble": {"size": len(runs), "index": k, "overrides": ensemble.overrides[k]}}
+        summaries.append(_finish(run, folder, result, start, extra))
+    io.write_json(run_dir / ENSEMBLE_FILE, {**listing, "wall_seconds": time.perf_counter() - start})
+    return summaries
+
+
 __all__ = [
-    "ConfigError", "Run", "build", "build_model", "build_pde", "build_phases", "check_resume", "config_difference",
-    "evaluate", "execute", "scale_budget", "validate",
+    "ConfigError", "EnsembleRun", "Run", "build", "build_ensemble", "build_model", "build_pde", "build_phases",
+    "check_ensemble", "check_resume", "config_difference", "ensemble_axes", "ensemble_members", "evaluate", "execute",
+    "execute_ensemble", "member_folder", "scale_budget", "validate",
 ]

@@ -19,7 +19,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
-from .optim import NONFINITE, RUNNING, STOP_REASONS, AbstractOptimizer, register_stop_reason
+from .optim import NONFINITE, RUNNING, STOP_REASONS, AbstractOptimizer, any_member, register_stop_reason
 
 DIVERGED = register_stop_reason(
     20, "diverged: loss above divergence x the loss where the phase started (kept the parameters before the step)"
@@ -181,7 +181,11 @@ def _run_chunk(fixed: tuple[AbstractOptimizer, Callable], w, state, n_active: Ar
             )
 
         active = (i < n_active) & (carry[3] == RUNNING)
-        return jax.lax.cond(active, advance, lambda c: c, carry), None
+
+        def advance_active(carry):  # inside an ensemble: the members that are active advance
+            return jax.tree_util.tree_map(lambda a, b: jnp.where(active, a, b), advance(carry), carry)
+
+        return jax.lax.cond(any_member(active), advance_active, lambda c: c, carry), None
 
     (w, w_prev, state, status, iterations, evaluations, steps, info), _ = jax.lax.scan(
         body, carry0, jnp.arange(chunk_steps)
@@ -192,8 +196,11 @@ def _run_chunk(fixed: tuple[AbstractOptimizer, Callable], w, state, n_active: Ar
     bad_end = ~_all_finite((loss, grad))
     over = (status == RUNNING) & (bad_end | (loss > loss_limit))
     status = jnp.where(over, jnp.where(bad_end, NONFINITE, DIVERGED), status).astype(jnp.int32)
+    kept = (w, ((loss, components), grad))
     w, ((loss, components), grad) = jax.lax.cond(
-        over, lambda: (w_prev, value_and_grad(w_prev)), lambda: (w, ((loss, components), grad))
+        any_member(over),
+        lambda: jax.tree_util.tree_map(lambda a, b: jnp.where(over, a, b), (w_prev, value_and_grad(w_prev)), kept),
+        lambda: kept,
     )
     return w, state, status, iterations, evaluations, steps, info, loss, components, jnp.linalg.norm(grad)
 
@@ -449,10 +456,9 @@ def drive(engine, w, *, log_every, callbacks, progress, checkpoints, checkpoint_
             n_active = [min(chunk_steps, phase.steps - done_steps[k]) if active[k] else 0 for k in members]
             out = compiled(w, state, engine.counts(n_active), limit())
             w, state = out[0], out[1]
+            chunk = per_member(out)  # waits for the chunk: the clock below includes its work
             now = time.perf_counter()
-            for k, (st, iterations, evaluations, steps, info, member_loss, components, grad_norm) in enumerate(
-                per_member(out)
-            ):
+            for k, (st, iterations, evaluations, steps, info, member_loss, components, grad_norm) in enumerate(chunk):
                 if not active[k]:  # stopped earlier: its chunk did nothing
                     continue
                 status[k] = st

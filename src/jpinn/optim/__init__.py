@@ -2,10 +2,12 @@
 
 from .._registry import make_registered
 from ._base import (
+    ENSEMBLE_AXIS as ENSEMBLE_AXIS,
     NONFINITE as NONFINITE,
     RUNNING as RUNNING,
     STOP_REASONS as STOP_REASONS,
     AbstractOptimizer as AbstractOptimizer,
+    any_member as any_member,
     register_stop_reason as register_stop_reason,
 )
 from .adam import Adam as Adam

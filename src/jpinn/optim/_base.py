@@ -28,6 +28,7 @@ import math
 from typing import Any, ClassVar
 
 import equinox as eqx
+import jax
 import jax.numpy as jnp
 
 # Why a phase ended. 0 and 1 are set by the driver; optimizers return codes >= 2.
@@ -37,6 +38,26 @@ STOP_REASONS: dict[int, str] = {
     RUNNING: "budget",
     NONFINITE: "non-finite loss, gradient or parameters (kept the last finite parameters)",
 }
+
+
+# the vmap axis of an ensemble's members (jpinn.ensemble)
+ENSEMBLE_AXIS = "ensemble"
+
+
+def any_member(flag):
+    """``flag`` for a solo run; inside an ensemble (traced under ``jpinn.ensemble``'s vmap),
+    whether it holds for any member, as one unbatched boolean.
+
+    Under vmap, ``lax.cond`` on a per-member predicate becomes a select that computes both
+    branches for every member: an expensive branch that is rarely taken (a Nystrom sketch
+    every ``refresh`` steps, a line search's extrapolation) would then run at every call.
+    ``lax.cond(any_member(flag), lambda: where(flag, expensive(), cheap), lambda: cheap)``
+    stays a branch, taken when some member needs it, each member keeping its own result.
+    """
+    try:
+        return jax.lax.psum(jnp.asarray(flag).astype(jnp.int32), ENSEMBLE_AXIS) > 0
+    except NameError:  # no ensemble axis: a solo run
+        return flag
 
 
 def register_stop_reason(code: int, reason: str) -> int:

@@ -29,6 +29,8 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, Int, Bool
 
+from ._base import any_member
+
 
 class LineSearchResult(NamedTuple):
     step: Float[Array, ""]          # accepted step size t (0 when nothing was accepted)
@@ -137,19 +139,25 @@ def strong_wolfe(
                 bgtd=pair(s.gtd, s.gtd), stage=jnp.int32(2), wolfe=jnp.asarray(True),
             )
 
-        def extrapolate(s: _Search):
-            lower = s.t + 0.01 * (s.t - s.t_prev)
-            upper = s.t * 10
-            t_next = cubic_minimizer(s.t_prev, s.f_prev, s.gtd_prev, s.t, s.f, s.gtd, lower, upper)
-            f_next, g_next = at(t_next)
-            return s._replace(
-                t=t_next, f=f_next, g=g_next, gtd=jnp.vdot(g_next, direction),
-                t_prev=s.t, f_prev=s.f, g_prev=s.g, gtd_prev=s.gtd,
-                evaluations=s.evaluations + 1,
-            )
-
         branch = jnp.where(armijo_fails, 0, jnp.where(curvature_ok, 1, jnp.where(uphill, 0, 2)))
-        return jax.lax.switch(branch, (close_bracket, accept, extrapolate), s)
+        extrapolating = branch == 2
+        lower = s.t + 0.01 * (s.t - s.t_prev)
+        upper = s.t * 10
+        t_next = cubic_minimizer(s.t_prev, s.f_prev, s.gtd_prev, s.t, s.f, s.gtd, lower, upper)
+        # the one evaluation of the body, only when extrapolating: a branch, not a select,
+        # also inside an ensemble (any_member), where most members accept at once
+        f_next, g_next = jax.lax.cond(
+            any_member(extrapolating), lambda: at(jnp.where(extrapolating, t_next, s.t)), lambda: (s.f, s.g)
+        )
+        extrapolated = s._replace(
+            t=t_next, f=f_next, g=g_next, gtd=jnp.vdot(g_next, direction),
+            t_prev=s.t, f_prev=s.f, g_prev=s.g, gtd_prev=s.gtd,
+            evaluations=s.evaluations + 1,
+        )
+        return jax.tree_util.tree_map(
+            lambda a, b, c: jnp.where(branch == 0, a, jnp.where(branch == 1, b, c)),
+            close_bracket(s), accept(s), extrapolated,
+        )
 
     state = jax.lax.while_loop(bracket_cond, bracket_body, state)
 

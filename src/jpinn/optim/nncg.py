@@ -40,7 +40,7 @@ from jaxtyping import Array, Float, Int, PRNGKeyArray
 
 from ..linalg import hvp_block, nystrom, nystrom_inverse, pcg, scalar_loss, value_grad_hvp
 from ..linalg.nystrom import SHIFTS, Nystrom
-from ._base import RUNNING, AbstractOptimizer, base_info, check_fraction, check_positive, register_stop_reason
+from ._base import RUNNING, AbstractOptimizer, any_member, base_info, check_fraction, check_positive, register_stop_reason
 
 ARMIJO_FAILED = register_stop_reason(7, "Armijo backtracking found no decrease within max_backtracks")
 PRECONDITIONER_FAILED = register_stop_reason(
@@ -137,9 +137,14 @@ class NNCG(AbstractOptimizer):
 
         refresh = state.step_count % self.refresh == 0
         key, sketch_key = jax.random.split(state.key)
+        # a branch also inside an ensemble (any_member): the sketch costs rank products
         preconditioner = jax.lax.cond(
-            refresh,
-            lambda: nystrom(lambda v: hvp_block(hvp_fn, v), sketch_key, p, rank, shift=self.shift, dtype=w.dtype),
+            any_member(refresh),
+            lambda: jax.tree_util.tree_map(
+                lambda new, old: jnp.where(refresh, new, old),
+                nystrom(lambda v: hvp_block(hvp_fn, v), sketch_key, p, rank, shift=self.shift, dtype=w.dtype),
+                state.preconditioner,
+            ),
             lambda: state.preconditioner,
         )
         mu = jnp.asarray(self.mu, w.dtype)
