@@ -97,6 +97,12 @@ def main(argv=None) -> None:
                       f" ensemble {ens_train[-1]:.2f} s train / {ens_wall[-1]:.2f} s wall", flush=True)
             deviation = max(abs(e.phases[-1].loss - s.phases[-1].loss) / abs(s.phases[-1].loss)
                             for s, e in zip(solo, together))
+            # the yardstick: the same solo runs from w0 nudged by one float32 ulp (relative)
+            eps = float(jnp.finfo(jnp.float32).eps)
+            nudged = [(f, w0 * (1 + eps * jnp.sign(jax.random.normal(jax.random.PRNGKey(7), w0.shape))), p)
+                      for f, w0, p in runs]
+            spread = max(abs(n.phases[-1].loss - s.phases[-1].loss) / abs(s.phases[-1].loss)
+                         for s, n in zip(solo, sequential(nudged, args.log_every)[0]))
             iterations = sum(p.iterations for r in solo for p in r.phases) / E
             st, et = statistics.median(seq_train), statistics.median(ens_train)
             sw, ew = statistics.median(seq_wall), statistics.median(ens_wall)
@@ -105,17 +111,19 @@ def main(argv=None) -> None:
                 f"{st:.2f} [{min(seq_train):.2f}, {max(seq_train):.2f}]",
                 f"{et:.2f} [{min(ens_train):.2f}, {max(ens_train):.2f}]",
                 f"{st / E * 1e3 / iterations:.3f}", f"{et / E * 1e3 / iterations:.3f}", f"{st / et:.2f}x",
-                f"{sw:.1f}", f"{ew:.1f}", f"{sw / ew:.2f}x", f"{deviation:.1e}",
+                f"{sw:.1f}", f"{ew:.1f}", f"{sw / ew:.2f}x", f"{deviation:.1e}", f"{spread:.1e}",
             ])
     after = matmul_gflops()
     header = ["optimizer", "E", "iterations per run", "sequential train s", "ensemble train s",
               "sequential ms/it/run", "ensemble ms/it/run", "speed-up (train)", "sequential wall s",
-              "ensemble wall s", "speed-up (wall)", "max final-loss deviation"]
+              "ensemble wall s", "speed-up (wall)", "max final-loss deviation", "nudged solo deviation"]
     notes = [
         f"problem: {args.pde}, MLP width {args.width} depth 3, {args.n_residual} residual points (the cpu profile's size), float32",
         f"{args.repeats} repetitions, alternating sequential / ensemble, each after jax.clear_caches(); medians [min, max]",
         "train s: the phases' clocks (compilation excluded); wall s: the whole call, compilation and start-up included",
-        "deviation: max over members of |final loss (ensemble) - final loss (solo)| / final loss (solo)",
+        "deviation: max over members of |final loss (ensemble) - final loss (solo)| / final loss (solo);"
+        " nudged solo: the same for a solo run started from w0 (1 + eps s), s a random sign per entry,"
+        " eps float32's: how far rounding alone carries a run on this problem (the yardstick)",
         f"calibration, 2048^3 float32 matmul: {before:.0f} GFLOP/s before, {after:.0f} GFLOP/s after",
     ]
     save_report("ensemble", "Ensembles against sequential runs", notes, markdown_table(header, rows), args.out)

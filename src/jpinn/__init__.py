@@ -15,7 +15,7 @@ from .data import sample_collocation as sample_collocation, test_points as test_
 from .derivatives import derivatives as derivatives
 from .experiment import ConfigError as ConfigError, evaluate as evaluate
 from .io import load_run as load_run
-from .loss import PINNLoss as PINNLoss, build_loss as build_loss, loss_components as loss_components
+from .loss import PINNLoss as PINNLoss, build_loss as build_loss, loss_components as loss_components, shard_loss as shard_loss
 from .metrics import l1re as l1re, l2re as l2re
 from .precision import set_precision as set_precision
 from .train import Phase as Phase, PhaseReport as PhaseReport, TrainResult as TrainResult, train as train

@@ -25,7 +25,7 @@ from . import io
 from ._registry import check_int
 from .data import TEST_SETS, Collocation, sample_collocation, test_points
 from .derivatives import METHODS
-from .loss import PINNLoss, build_loss
+from .loss import PINNLoss, build_loss, resolve_devices, shard_loss
 from .metrics import l1re, l2re
 from .models import MODELS, make_model
 from .models.mlp import n_parameters
@@ -38,7 +38,7 @@ from .train import Phase, TrainResult, train
 TOP_KEYS = {
     "seed", "dtype", "derivatives", "log_every", "quiet", "plot",
     "pde", "model", "data", "loss", "optimizer", "budget_scale", "protocol",
-    "checkpoint_every", "resume", "ensemble",
+    "checkpoint_every", "resume", "ensemble", "devices",
 }
 # fields that do not change a run's numbers: a resumed run may differ from its checkpoint here
 RESUME_FREE = {"quiet", "plot", "resume", "checkpoint_every"}
@@ -186,6 +186,9 @@ def validate(config: dict[str, Any]) -> dict[str, Any]:
             f"derivatives: unknown method {config.get('derivatives')!r}; allowed: {', '.join(METHODS)}"
         )
     _check_int("log_every", config.get("log_every", 100))
+    devices = config.get("devices", 1)
+    if devices != "all" and (isinstance(devices, bool) or not isinstance(devices, int) or devices < 1):
+        raise ConfigError(f"devices: must be an integer >= 1 or all, got {devices!r}")
     _check_bool("quiet", config.get("quiet", False))
     _check_bool("plot", config.get("plot", True))
     if config.get("checkpoint_every", 1000) is not None:
@@ -392,6 +395,11 @@ def build(config: dict[str, Any]) -> Run:
         mse_factor=config.get("loss", {}).get("mse_factor", 1.0),
         block_size=config.get("loss", {}).get("block_size", "auto"),
     )
+    try:
+        devices = resolve_devices(config.get("devices", 1))
+    except ValueError as error:
+        raise _where("", error) from None
+    loss, w0 = shard_loss(loss, w0, devices)  # data parallelism over several devices
     phases = build_phases(config["optimizer"], config.get("budget_scale", 1.0))
     return Run(config, pde, data, loss, w0, phases, dtype)
 
@@ -485,6 +493,7 @@ def _finish(run: Run, run_dir: Path, result: TrainResult, start: float, extra: d
         "matmul_precision": MATMUL_PRECISION,
         "derivatives": config.get("derivatives", "auto"),
         "device": _device_description(),
+        "devices": 1 if run.loss.mesh is None else run.loss.mesh.size,  # the points split over this many
         "versions": {pkg: metadata.version(pkg) for pkg in ("jax", "jaxlib", "optax", "equinox", "jpinn")},
         "python": platform.python_version(),
         "seed": config.get("seed", 0),

@@ -38,6 +38,7 @@ from .derivatives import DEFAULT_METHOD, ScalarField, TaylorField, check_method,
 from .pdes import AbstractPDE
 
 COMPONENTS = ("residual", "initial", "boundary")
+POINTS_AXIS = "points"  # the mesh axis the collocation points are split along
 AUTO_BLOCK_FLOATS = 2**17  # floats per stream and block on a CPU (benchmarks/cost.py --blocks)
 
 
@@ -87,8 +88,30 @@ def _sums_of_squares(residuals: Callable, points, block_size: int | None) -> tup
     return total
 
 
-def _mse(residuals: Callable, points, block_size: int | None) -> Array:
+def _sharded_sums(residuals: Callable, points, mesh) -> tuple[Array, ...]:
+    """``_sums_of_squares`` with the points split over ``mesh``'s devices: the largest
+    leading part whose size the device count divides is constrained to be sharded along
+    the points, so each device evaluates its share and XLA adds the partial sums across
+    devices (an all-reduce); the few remaining points are evaluated on every device."""
+    from jax.sharding import NamedSharding, PartitionSpec
+
     n = jax.tree.leaves(points)[0].shape[0]
+    split = n - n % mesh.size
+    spec = NamedSharding(mesh, PartitionSpec(POINTS_AXIS))
+    totals = None
+    if split:
+        head = jax.tree.map(lambda a: jax.lax.with_sharding_constraint(a[:split], spec), points)
+        totals = _sums_of_squares(residuals, head, None)
+    if split < n:
+        tail = _sums_of_squares(residuals, jax.tree.map(lambda a: a[split:], points), None)
+        totals = tail if totals is None else tuple(a + b for a, b in zip(totals, tail))
+    return totals
+
+
+def _mse(residuals: Callable, points, block_size: int | None, mesh=None) -> Array:
+    n = jax.tree.leaves(points)[0].shape[0]
+    if mesh is not None:
+        return sum(_sharded_sums(residuals, points, mesh)) / n
     return sum(_sums_of_squares(residuals, points, block_size)) / n
 
 
@@ -100,11 +123,13 @@ def loss_components(
     method: str = DEFAULT_METHOD,
     mse_factor: float = 1.0,
     block_size: int | None = None,
+    mesh=None,
 ) -> dict[str, Float[Array, ""]]:
     """The three named loss terms of any scalar field ``u(x, t)``, not only a network.
 
     Passing ``pde.exact`` checks a problem's definition: every term must vanish.
-    ``block_size`` evaluates each point set that many points at a time (module docstring).
+    ``block_size`` evaluates each point set that many points at a time (module docstring);
+    ``mesh`` (a ``jax.sharding.Mesh`` with the axis ``"points"``) splits them over devices.
     """
 
     def residual(p):
@@ -123,9 +148,9 @@ def loss_components(
 
     ends = (data.boundary_left, data.boundary_right)
     return {
-        "residual": mse_factor * _mse(residual, data.residual_points, block_size),
-        "initial": mse_factor * _mse(initial, data.initial_points, block_size),
-        "boundary": mse_factor * _mse(boundary, ends, block_size),
+        "residual": mse_factor * _mse(residual, data.residual_points, block_size, mesh),
+        "initial": mse_factor * _mse(initial, data.initial_points, block_size, mesh),
+        "boundary": mse_factor * _mse(boundary, ends, block_size, mesh),
     }
 
 
@@ -144,6 +169,7 @@ class PINNLoss(eqx.Module):
     method: str = eqx.field(static=True, default=DEFAULT_METHOD)
     mse_factor: float = eqx.field(static=True, default=1.0)
     block_size: int | None = eqx.field(static=True, default=None)
+    mesh: Any = eqx.field(static=True, default=None)  # data parallelism: see shard_loss
 
     def model(self, w: Float[Array, " p"]):
         """The network with parameters ``w``."""
@@ -152,7 +178,8 @@ class PINNLoss(eqx.Module):
     def components(self, w: Float[Array, " p"]) -> dict[str, Float[Array, ""]]:
         model = self.model(w)
         return loss_components(
-            self.pde, model, self.data, method=self.method, mse_factor=self.mse_factor, block_size=self.block_size
+            self.pde, model, self.data, method=self.method, mse_factor=self.mse_factor, block_size=self.block_size,
+            mesh=self.mesh,
         )
 
     def __call__(self, w: Float[Array, " p"]) -> tuple[Float[Array, ""], dict[str, Float[Array, ""]]]:
@@ -196,3 +223,43 @@ def build_loss(
 def value_and_grad(f: PINNLoss, w: Float[Array, " p"]):
     """``((loss, components), grad)`` of a loss at ``w``."""
     return jax.value_and_grad(f, has_aux=True)(w)
+
+
+def resolve_devices(devices: int | str | None) -> list:
+    """``devices`` (a count, ``"all"`` or None: one) as a list of the first visible devices."""
+    visible = jax.devices()
+    if devices is None:
+        return visible[:1]
+    if devices == "all":
+        return visible
+    if isinstance(devices, bool) or not isinstance(devices, int) or devices < 1:
+        raise ValueError(f"devices: must be a positive integer or 'all', got {devices!r}")
+    if devices > len(visible):
+        raise ValueError(f"devices: {devices} asked, {len(visible)} visible ({visible[0].platform}); allowed: 1..{len(visible)} or all")
+    return visible[:devices]
+
+
+def shard_loss(f: PINNLoss, w: Float[Array, " p"], devices: int | str | None = "all") -> tuple[PINNLoss, Array]:
+    """Data parallelism: ``f`` with its collocation points split over ``devices`` (a list,
+    a count or ``"all"``), and ``w`` replicated on them.
+
+    The point arrays are replicated on every device (they are small: 10,000 x 2 floats);
+    inside the loss, each point set's largest device-divisible part is constrained to be
+    sharded along the points (``jax.lax.with_sharding_constraint``), so each device
+    evaluates the network and its derivatives on its own share and the partial sums of
+    squares are added across devices. The loss, its gradient and Hessian-vector products
+    (and every optimizer built on them) equal the single-device ones up to the order of
+    summation. Blocks (``block_size``) are a single-device cache optimisation: off here.
+    With one device, ``f`` and ``w`` are returned unchanged.
+    """
+    import numpy as np
+    from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+    devices = devices if isinstance(devices, list) else resolve_devices(devices)
+    if len(devices) == 1:
+        return f, w
+    mesh = Mesh(np.array(devices), (POINTS_AXIS,))
+    replicated = NamedSharding(mesh, PartitionSpec())
+    data = jax.device_put(f.data, replicated)
+    sharded = PINNLoss(f.pde, data, f.model_static, f.unravel, f.method, f.mse_factor, None, mesh)
+    return sharded, jax.device_put(w, replicated)
