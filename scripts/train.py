@@ -169,13 +169,21 @@ def precheck(argv: list[str]) -> str | None:
                 config = OmegaConf.to_container(cfg, resolve=True)
                 validate(config)
                 _check_added_optimizer_keys(cfg, combo)
-                configs, _ = member_configs(cfg)
+                configs, members = member_configs(cfg)
                 if configs:
-                    for k, member in enumerate(configs):
+                    for argument in combo:  # a field the ensemble sets per member, also set for the job
+                        key = argument.lstrip("+~").split("=", 1)[0]
+                        if key in members[0]:
+                            raise ConfigError(
+                                f"{key}: set per member by the ensemble (ensemble.{'seeds' if key == 'seed' else 'params.' + key});"
+                                f" give it in one place only"
+                            )
+                    for k, (member, values) in enumerate(zip(configs, members)):
                         try:
                             validate(member)
                         except ConfigError as error:
-                            raise ConfigError(f"ensemble member {k}: {error}") from None
+                            where = ", ".join(f"{field}={value}" for field, value in values.items())
+                            raise ConfigError(f"ensemble member {k} ({where}): {error}") from None
                     check_ensemble(configs)
                     if config.get("resume") is not None:
                         raise ConfigError("resume: an ensemble run cannot be resumed from the command line yet; start it again")

@@ -66,8 +66,11 @@ def _same(a, b) -> bool:
     return type(a) is type(b) and a == b
 
 
-def stack_members(trees: Sequence[Any], what: str, float_dtype) -> Stacked:
+def stack_members(trees: Sequence[Any], what: str, float_dtype, *, xp=jnp) -> Stacked:
     """Split equal pytrees into shared and stacked parts (see ``Stacked``).
+
+    ``xp=numpy`` stacks into NumPy arrays: a check that must not start JAX's backend (the
+    command line's precheck, before a launcher starts jobs that may share a GPU).
 
     Leaves that differ across members must be arrays of one shape and dtype, real numbers
     (stacked in ``float_dtype``) or seeds; anything else (a width, an iteration budget, an
@@ -93,7 +96,7 @@ def stack_members(trees: Sequence[Any], what: str, float_dtype) -> Stacked:
         if all(isinstance(v, (jax.Array, np.ndarray)) for v in values):
             if len({(v.shape, str(v.dtype)) for v in values}) != 1:
                 raise EnsembleError(f"ensemble: {name} has different shapes across members")
-            stacked = jnp.stack([jnp.asarray(v) for v in values])
+            stacked = xp.stack([xp.asarray(v) for v in values])
         elif all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
             last = getattr(path[-1], "name", None)
             if all(isinstance(v, int) for v in values):
@@ -103,9 +106,9 @@ def stack_members(trees: Sequence[Any], what: str, float_dtype) -> Stacked:
                         f"{', ...' if len(values) > 4 else ''}), an integer that shapes the compiled program;"
                         f" allowed to differ: seeds, real-valued settings, PDE coefficients"
                     )
-                stacked = jnp.asarray(values, jnp.int32)
+                stacked = xp.asarray(values, xp.int32)
             else:
-                stacked = jnp.asarray([float(v) for v in values], float_dtype)
+                stacked = xp.asarray([float(v) for v in values], float_dtype)
         else:
             raise EnsembleError(
                 f"ensemble: members differ in {name} ({', '.join(map(repr, values[:4]))});"

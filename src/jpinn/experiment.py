@@ -353,7 +353,7 @@ def check_ensemble(configs: list[dict[str, Any]]) -> None:
     try:
         check_members(phases)
         for index in range(len(phases[0])):
-            stack_members([p[index].optimizer for p in phases], f"optimizer.phases[{index}]", jnp.float32)
+            stack_members([p[index].optimizer for p in phases], f"optimizer.phases[{index}]", np.float32, xp=np)
     except EnsembleError as error:
         raise ConfigError(str(error)) from None
 
@@ -412,9 +412,17 @@ def evaluate(model, pde: AbstractPDE, test_set: str = "full", dtype=jnp.float32)
     return {"l2re": float(l2re(prediction, exact)), "l1re": float(l1re(prediction, exact))}
 
 
-def _device_description() -> dict[str, str]:
+# environment variables that change how XLA uses the device (launcher=local sets the first two)
+XLA_ENV = ("XLA_PYTHON_CLIENT_PREALLOCATE", "XLA_PYTHON_CLIENT_MEM_FRACTION", "XLA_PYTHON_CLIENT_ALLOCATOR", "XLA_FLAGS")
+
+
+def _device_description() -> dict[str, Any]:
+    import os
+
     device = jax.devices()[0]
     return {
+        "pid": os.getpid(),
+        "xla_env": {name: os.environ[name] for name in XLA_ENV if name in os.environ},
         "platform": device.platform,
         "device_kind": getattr(device, "device_kind", "unknown"),
         "device_count": str(jax.device_count()),
