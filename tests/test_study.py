@@ -176,15 +176,29 @@ def test_sweep_experiments_expand_to_the_protocol(train_script, experiment):
     with initialize_config_dir(config_dir=str(train_script.CONF_DIR), version_base="1.3"):
         line = [f"experiment={experiment}"]
         jobs = train_script._expand(train_script._sweeper_params(line) + line)
-        expected = {"table1_cpu": 48, "table1_lbfgs_cpu": 6, "table2_cpu": 12,
-                    "table1_paper": 1200, "table1_lbfgs_paper": 60, "table2_paper": 6}[experiment]
-        assert len(jobs) == expected
-        for job in (jobs[0], jobs[-1]):
-            config = OmegaConf.to_container(compose(config_name="config", overrides=job), resolve=True)
-            validate(config)
-            phases = build_phases(config["optimizer"], config["budget_scale"])
-            assert sum(p.iterations for p in phases if p.optimizer.name in ("adam", "lbfgs")) == round(
-                41000 * config["budget_scale"])
+        # (jobs, ensemble members per job): the runs of a job that differ only in seed or
+        # learning rate train together as one ensemble
+        expected = {"table1_cpu": (12, 4), "table1_lbfgs_cpu": (3, 2), "table2_cpu": (6, 2),
+                    "table1_paper": (48, 25), "table1_lbfgs_paper": (12, 5), "table2_paper": (6, 1)}[experiment]
+        assert len(jobs) == expected[0]
+        runs = set()
+        for job in jobs:
+            cfg = compose(config_name="config", overrides=job)
+            members, _ = train_script.member_configs(cfg)
+            members = members or [OmegaConf.to_container(cfg, resolve=True)]
+            assert len(members) == expected[1]
+            for config in members:
+                runs.add((config["pde"]["name"], config["optimizer"]["name"], config["model"]["width"],
+                          config["seed"], config["optimizer"]["phases"][0].get("learning_rate")))
+            if job in (jobs[0], jobs[-1]):
+                for config in members:
+                    validate(config)
+                    phases = build_phases(config["optimizer"], config["budget_scale"])
+                    assert sum(p.iterations for p in phases if p.optimizer.name in ("adam", "lbfgs")) == round(
+                        41000 * config["budget_scale"])
+                    nncg = [p for p in phases if p.optimizer.name == "nncg"]
+                    assert all(p.optimizer.seed == config["seed"] for p in nncg)  # the sketch follows the member's seed
+        assert len(runs) == expected[0] * expected[1]  # every run of the protocol, once
 
 
 def test_table2_paper_uses_the_studys_protocol_per_pde(train_script):

@@ -36,7 +36,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, Int
 
-from ._base import RUNNING, AbstractOptimizer, base_info, check_positive, register_stop_reason
+from ._base import RUNNING, AbstractOptimizer, any_member, base_info, check_positive, register_stop_reason
 from .linesearch import LineSearchResult, strong_wolfe
 
 GRAD_TOLERANCE = register_stop_reason(2, "gradient below tolerance_grad (max|g| <= tolerance_grad)")
@@ -88,21 +88,24 @@ class LBFGSMemory(eqx.Module):
         index = self.order()[self.history - count:]
         return self.s[index], self.y[index], self.rho[index], self.gamma
 
-    def push(self, s: Array, y: Array) -> "LBFGSMemory":
-        """Add (s, y) if its curvature is positive and finite (the reference's rule)."""
+    def push(self, s: Array, y: Array, active=True) -> "LBFGSMemory":
+        """Add (s, y) if its curvature is positive and finite (the reference's rule) and
+        ``active`` (an ensemble member still in its inner loop).
+
+        A rejected pair rewrites the head row with its old values: the update touches one
+        row (O(p)), not the whole buffer (a select of two m x p buffers per iteration)."""
         ys = jnp.vdot(y, s)
         yy = jnp.vdot(y, y)
-        ok = (ys > CURVATURE_THRESHOLD) & jnp.isfinite(ys) & jnp.isfinite(yy) & (yy > 0)
+        ok = (ys > CURVATURE_THRESHOLD) & jnp.isfinite(ys) & jnp.isfinite(yy) & (yy > 0) & active
         row = self.head
-        updated = LBFGSMemory(
-            s=self.s.at[row].set(s),
-            y=self.y.at[row].set(y),
-            rho=self.rho.at[row].set(1.0 / jnp.where(ok, ys, 1.0)),
-            gamma=ys / jnp.where(ok, yy, 1.0),
-            count=jnp.minimum(self.count + 1, self.history),
-            head=(self.head + 1) % self.history,
+        return LBFGSMemory(
+            s=self.s.at[row].set(jnp.where(ok, s, self.s[row])),
+            y=self.y.at[row].set(jnp.where(ok, y, self.y[row])),
+            rho=self.rho.at[row].set(jnp.where(ok, 1.0 / jnp.where(ok, ys, 1.0), self.rho[row])),
+            gamma=jnp.where(ok, ys / jnp.where(ok, yy, 1.0), self.gamma),
+            count=jnp.where(ok, jnp.minimum(self.count + 1, self.history), self.count),
+            head=jnp.where(ok, (self.head + 1) % self.history, self.head),
         )
-        return jax.tree_util.tree_map(lambda new, old: jnp.where(ok, new, old), updated, self)
 
     def apply_inverse(self, v: Float[Array, " p"]) -> Float[Array, " p"]:
         """H v for the L-BFGS inverse-Hessian approximation H (two-loop recursion)."""
@@ -219,13 +222,17 @@ class LBFGS(AbstractOptimizer):
 
         def inner(c: _Inner) -> _Inner:
             s = c.state
+            go = ~c.stop  # always true in a solo run; an ensemble member may be done
             n_iter = s.n_iter + 1
             first = n_iter == 1
             # curvature pair of the previous inner iteration, then the two-loop direction
+            pushed = s.memory.push(s.direction * s.step_size, s.grad - s.prev_grad, active=go & ~first)
             memory = jax.lax.cond(
-                first,
-                lambda: LBFGSMemory.empty(self.history_size, c.w),
-                lambda: s.memory.push(s.direction * s.step_size, s.grad - s.prev_grad),
+                any_member(first & go),
+                lambda: jax.tree_util.tree_map(
+                    lambda a, b: jnp.where(first & go, a, b), LBFGSMemory.empty(self.history_size, c.w), pushed
+                ),
+                lambda: pushed,
             )
             direction = jnp.where(first, -s.grad, memory.apply_inverse(-s.grad))
             trial = jnp.where(
@@ -280,7 +287,16 @@ class LBFGS(AbstractOptimizer):
                 last_step=result.step,
             )
 
-        out = jax.lax.while_loop(lambda c: ~c.stop, inner, carry)
+        def body(c: _Inner) -> _Inner:
+            # A member that stopped keeps its carry. The memory needs no select here (its
+            # push was masked): selecting between two identical buffers folds away, where
+            # vmap's own rule for a per-member loop condition would copy the m x p buffers
+            # of every member at every inner iteration.
+            new = inner(c)
+            same = eqx.tree_at(lambda t: t.state.memory, c, new.state.memory)
+            return jax.tree_util.tree_map(lambda a, b: jnp.where(~c.stop, a, b), new, same)
+
+        out = jax.lax.while_loop(lambda c: any_member(~c.stop), body, carry)
         info = base_info(loss0, jnp.linalg.norm(grad0), out.iterations, out.status)
         info.update(
             evaluations=out.evaluations - 1,  # the loss at w was cached, not re-evaluated
