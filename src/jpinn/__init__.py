@@ -19,5 +19,6 @@ from .loss import PINNLoss as PINNLoss, build_loss as build_loss, loss_component
 from .metrics import l1re as l1re, l2re as l2re
 from .precision import set_precision as set_precision
 from .train import Phase as Phase, PhaseReport as PhaseReport, TrainResult as TrainResult, train as train
+from .ensemble import train_ensemble as train_ensemble
 
 __version__ = "0.1.0"

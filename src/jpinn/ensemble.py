@@ -38,7 +38,7 @@ import numpy as np
 
 from .loss import PINNLoss
 from .optim import ENSEMBLE_AXIS
-from .train import Phase, TrainCheckpoint, TrainResult, _run_chunk, check_phases, drive
+from .train import Phase, TrainCheckpoint, TrainResult, _run_chunk, _Solo, check_phases, drive
 
 # integer settings that may differ across members: they only feed a PRNG key
 SEED_FIELDS = ("seed",)
@@ -253,8 +253,8 @@ def train_ensemble(
 
     The arguments are ``train``'s, one per member: ``callbacks[k]`` receives member k's log
     records, ``checkpoints[k]`` its checkpoints (all taken at the same chunk boundary), and
-    ``resumes`` (one checkpoint per member, taken together) continues an ensemble. The
-    members must have the same shapes (network, point counts, phases with equal budgets and
+    ``resumes`` (one checkpoint per member, taken together) continues an ensemble. One
+    member runs the solo program (``train``'s, bit for bit). The members must have the same shapes (network, point counts, phases with equal budgets and
     optimizer kinds, integer settings) and may differ in seeds, real values and data.
     """
     E = len(fs)
@@ -269,6 +269,12 @@ def train_ensemble(
     shapes = {(w.shape, str(w.dtype)) for w in ws}
     if len(shapes) != 1:
         raise EnsembleError(f"ensemble: the members' parameter vectors differ in shape or dtype: {sorted(shapes)}")
+    if E == 1:  # one member: the solo program itself (a vmap of one only adds overhead)
+        return drive(
+            _Solo(fs[0], phases[0]), ws[0], log_every=log_every, callbacks=list(callbacks or [None]),
+            progress=progress, checkpoints=checkpoints, checkpoint_every=checkpoint_every, resumes=resumes,
+            records=records if records is not None else [()], divergence=divergence,
+        )
     fs = _align_losses(fs, ws)
     engine = _Ensemble(fs, phases, ws[0].dtype)
     for index in range(len(phases[0])):  # every phase's settings, checked before any compilation
