@@ -178,7 +178,7 @@ def test_sweep_experiments_expand_to_the_protocol(train_script, experiment):
         jobs = train_script._expand(train_script._sweeper_params(line) + line)
         # (jobs, ensemble members per job): the runs of a job that differ only in seed or
         # learning rate train together as one ensemble
-        expected = {"table1_cpu": (12, 4), "table1_lbfgs_cpu": (3, 2), "table2_cpu": (6, 2),
+        expected = {"table1_cpu": (48, 1), "table1_lbfgs_cpu": (6, 1), "table2_cpu": (12, 1),
                     "table1_paper": (48, 25), "table1_lbfgs_paper": (12, 5), "table2_paper": (6, 1)}[experiment]
         assert len(jobs) == expected[0]
         runs = set()
