@@ -46,16 +46,19 @@ def _compare(solo, members, w_rtol=RTOL, loss_rtol=RTOL):
 
 OPTIMIZERS = {
     "adam": (lambda k: Adam(learning_rate=[1e-2, 3e-3, 1e-3][k]), 25),
-    "lbfgs": (lambda k: LBFGS(learning_rate=[1.0, 0.5, 1.0][k]), 40),
+    "lbfgs": (lambda k: LBFGS(), 40),
     "nncg": (lambda k: NNCG(mu=[1e-3, 1e-1][k], rank=6, refresh=2, cg_max_iter=8, seed=k), 4),
-    "gd": (lambda k: GD(armijo_alpha=[0.1, 0.2, 0.3][k]), 6),
+    "gd": (lambda k: GD(), 6),
 }
 
 
 @pytest.mark.parametrize("name", list(OPTIMIZERS))
 def test_members_equal_solo_runs(x64, name):
     make, iterations = OPTIMIZERS[name]
-    members = [_member(seed=k, beta=[1.0, 2.0][k]) for k in range(2)]
+    # Adam and NNCG members differ in a setting and a coefficient too; L-BFGS and GD members
+    # in seed only (points, network), so their solo runs share one compilation
+    betas = [1.0, 2.0] if name in ("adam", "nncg") else [1.0, 1.0]
+    members = [_member(seed=k, beta=betas[k]) for k in range(2)]
     # Adam first (but for Adam itself), so L-BFGS / NNCG / GD start where there is some curvature
     first = [] if name == "adam" else [Phase(Adam(1e-2), 10)]
     phases = [first + [Phase(make(k), iterations, log_every=2 if name == "nncg" else None)] for k in range(2)]
@@ -78,22 +81,24 @@ def test_members_equal_solo_runs(x64, name):
 
 
 def test_members_whose_phases_end_at_different_steps(x64):
-    """One member diverges (Adam at a huge rate) and one L-BFGS member converges at once
-    (tolerance 1e30): both stop while the third runs on; each as it would alone."""
+    """Member 0 diverges in phase 0, member 1 in phase 1 (Adam at a huge rate), member 2
+    runs to the end: each stops while the others run on, each as it would alone."""
     members = [_member(seed=k) for k in range(3)]
     phases = [
-        [Phase(Adam(1e4), 30), Phase(LBFGS(stop_on_tolerance=True), 40)],
-        [Phase(Adam(1e-2), 30), Phase(LBFGS(tolerance_grad=1e30, stop_on_tolerance=True), 40)],
-        [Phase(Adam(1e-2), 30), Phase(LBFGS(stop_on_tolerance=True), 40)],
+        [Phase(Adam(1e4), 30), Phase(Adam(1e-3), 20)],
+        [Phase(Adam(1e-2), 30), Phase(Adam(1e4), 20)],
+        [Phase(Adam(3e-3), 30), Phase(Adam(1e-3), 20)],
     ]
     solo = [train(f, w0, p, log_every=5, progress=False, divergence=10.0) for (f, w0), p in zip(members, phases)]
     ensemble = train_ensemble([f for f, _ in members], [w for _, w in members], phases, log_every=5,
                               progress=False, divergence=10.0)
-    assert solo[0].phases[0].stop_reason.startswith("diverged")
-    assert solo[1].phases[1].iterations < solo[2].phases[1].iterations
+    assert solo[0].phases[0].stop_reason.startswith("diverged") and solo[0].phases[0].iterations < 30
+    assert solo[1].phases[1].stop_reason.startswith("diverged") and solo[1].phases[1].iterations < 20
+    assert [p.iterations for p in solo[2].phases] == [30, 20]
     _compare(solo, ensemble)
 
 
+@pytest.mark.slow
 def test_float32_members_equal_solo_runs_to_float32_tolerance():
     members = [_member(seed=k, dtype=jnp.float32) for k in range(4)]
     phases = [[Phase(Adam([1e-2, 1e-3, 3e-3, 1e-2][k]), 20)] for k in range(4)]

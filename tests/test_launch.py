@@ -26,7 +26,7 @@ def _train(*args: str, timeout: int = 600) -> subprocess.CompletedProcess:
 
 def test_an_ensemble_writes_one_run_folder_per_member_each_equal_to_its_solo_run(tmp_path, x64):
     out = tmp_path / "ensemble"
-    done = _train(*TINY, "dtype=float64", "optimizer=adam_lbfgs", "optimizer.iterations=50", "optimizer.switch=20",
+    done = _train(*TINY, "dtype=float64", "optimizer=adam", "optimizer.iterations=40",
                   "ensemble.seeds=[3,4]", "+ensemble.params.optimizer.learning_rate=[1e-3,1e-2]",
                   f"hydra.run.dir={out}")
     assert done.returncode == 0, done.stderr

@@ -12,12 +12,12 @@ from jpinn.linalg import hvp, hvp_block, linearize_hvp, nystrom, nystrom_inverse
 def test_hvp_equals_dense_hessian_on_a_small_network(tiny_problem, x64):
     _, _, _, loss, w0 = tiny_problem("wave", width=4, n_residual=30, dtype=x64)
     scalar = lambda w: loss(w)[0]  # noqa: E731
-    dense = np.asarray(jax.hessian(scalar)(w0))
+    dense = np.asarray(jax.jit(jax.hessian(scalar))(w0))  # compiled: op by op it took 25 s
     rng = np.random.default_rng(0)
     v = jnp.asarray(rng.standard_normal(w0.shape[0]))
-    np.testing.assert_allclose(np.asarray(hvp(loss, w0, v)), dense @ np.asarray(v), rtol=1e-9, atol=1e-11)
+    np.testing.assert_allclose(np.asarray(jax.jit(hvp)(loss, w0, v)), dense @ np.asarray(v), rtol=1e-9, atol=1e-11)
     grad, hvp_fn = linearize_hvp(loss, w0)
-    np.testing.assert_allclose(np.asarray(grad), np.asarray(jax.grad(scalar)(w0)), rtol=1e-12)
+    np.testing.assert_allclose(np.asarray(grad), np.asarray(jax.jit(jax.grad(scalar))(w0)), rtol=1e-12)
     block = jnp.asarray(rng.standard_normal((5, w0.shape[0])))
     np.testing.assert_allclose(np.asarray(hvp_block(hvp_fn, block)), np.asarray(block) @ dense, rtol=1e-9, atol=1e-11)
 

@@ -12,7 +12,7 @@ import pytest
 
 import jpinn
 from jpinn import report
-from jpinn.experiment import ConfigError, build_phases, scale_budget, validate
+from jpinn.experiment import ConfigError, build_phases, ensemble_members, scale_budget, validate
 
 ROOT = Path(__file__).resolve().parent.parent
 EXPERIMENTS = sorted(p.stem for p in (ROOT / "conf" / "experiment").glob("*.yaml"))
@@ -182,22 +182,26 @@ def test_sweep_experiments_expand_to_the_protocol(train_script, experiment):
                     "table1_paper": (48, 25), "table1_lbfgs_paper": (12, 5), "table2_paper": (6, 1)}[experiment]
         assert len(jobs) == expected[0]
         runs = set()
-        for job in jobs:
+        section = OmegaConf.to_container(compose(config_name="config", overrides=jobs[0]).ensemble)
+        per_job = ensemble_members(section) or [{}]
+        assert len(per_job) == expected[1]
+        for job in jobs:  # a run: the job's overrides and a member's values
+            for values in per_job:
+                runs.add((tuple(job), tuple(sorted(values.items()))))
+        for job in (jobs[0], jobs[-1]):
             cfg = compose(config_name="config", overrides=job)
             members, _ = train_script.member_configs(cfg)
             members = members or [OmegaConf.to_container(cfg, resolve=True)]
             assert len(members) == expected[1]
             for config in members:
-                runs.add((config["pde"]["name"], config["optimizer"]["name"], config["model"]["width"],
-                          config["seed"], config["optimizer"]["phases"][0].get("learning_rate")))
-            if job in (jobs[0], jobs[-1]):
-                for config in members:
-                    validate(config)
-                    phases = build_phases(config["optimizer"], config["budget_scale"])
-                    assert sum(p.iterations for p in phases if p.optimizer.name in ("adam", "lbfgs")) == round(
-                        41000 * config["budget_scale"])
-                    nncg = [p for p in phases if p.optimizer.name == "nncg"]
-                    assert all(p.optimizer.seed == config["seed"] for p in nncg)  # the sketch follows the member's seed
+                validate(config)
+                phases = build_phases(config["optimizer"], config["budget_scale"])
+                assert sum(p.iterations for p in phases if p.optimizer.name in ("adam", "lbfgs")) == round(
+                    41000 * config["budget_scale"])
+                nncg = [p for p in phases if p.optimizer.name == "nncg"]
+                assert all(p.optimizer.seed == config["seed"] for p in nncg)  # the sketch follows the member's seed
+            if expected[1] > 1:  # the members differ in the ensemble's fields, as solo runs would
+                assert len({(c["seed"], c["optimizer"]["phases"][0].get("learning_rate")) for c in members}) == expected[1]
         assert len(runs) == expected[0] * expected[1]  # every run of the protocol, once
 
 

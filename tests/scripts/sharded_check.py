@@ -53,27 +53,6 @@ assert "all-reduce" in hlo, "no cross-device reduction: the points were not spli
 assert "all-reduce" not in value_and_grad.lower(f, w).compile().as_text()
 print("compiled sharded program reduces across devices: yes")
 
-# a short Adam run (with --full: Adam -> NNCG), sharded and not
-phases = [Phase(Adam(1e-2), 10)]
-if "--full" in sys.argv:
-    phases.append(Phase(NNCG(rank=4, refresh=2, cg_max_iter=4), 3, log_every=1))
-one = train(f, w, phases, log_every=5, progress=False)
-four = train(fs, ws, phases, log_every=5, progress=False)
-for a, b in zip(one.records, four.records):
-    np.testing.assert_allclose(b["loss"], a["loss"], rtol=1e-9)
-print(f"{' -> '.join(p.label for p in phases)} on 4 devices: {len(four.records)} records equal to 1e-9 (final {four.records[-1]['loss']:.6e})")
-
-# an ensemble of sharded members
-members = [problem(seed=k) for k in range(2)]
-sharded = [jpinn.shard_loss(g, u, "all") for g, u in members]
-plain = train_ensemble([g for g, _ in members], [u for _, u in members], [[Phase(Adam(1e-2), 8)]] * 2,
-                       log_every=4, progress=False)
-split = train_ensemble([g for g, _ in sharded], [u for _, u in sharded], [[Phase(Adam(1e-2), 8)]] * 2,
-                       log_every=4, progress=False)
-for a, b in zip(plain, split):
-    np.testing.assert_allclose(np.asarray(b.w), np.asarray(a.w), rtol=0, atol=1e-12)
-print("ensemble of 2 members on 4 devices: equal")
-
 # from a config
 config = {
     "seed": 0, "dtype": "float64", "devices": "all", "pde": {"name": "wave"},
@@ -90,4 +69,29 @@ for bad in (8, 0, "most"):
         print(f"devices={bad!r}: {error}")
     else:
         sys.exit(f"devices={bad!r} was accepted")
+
+if "--full" not in sys.argv:  # the rest: tests/test_sharding.py -m slow
+    print("ok")
+    sys.exit(0)
+
+# a short Adam -> NNCG run, sharded and not
+phases = [Phase(Adam(1e-2), 10), Phase(NNCG(rank=4, refresh=2, cg_max_iter=4), 3, log_every=1)]
+one = train(f, w, phases, log_every=5, progress=False)
+four = train(fs, ws, phases, log_every=5, progress=False)
+for a, b in zip(one.records, four.records):
+    np.testing.assert_allclose(b["loss"], a["loss"], rtol=1e-9)
+print(f"{' -> '.join(p.label for p in phases)} on 4 devices: {len(four.records)} records equal to 1e-9 (final {four.records[-1]['loss']:.6e})")
+
+
+# an ensemble of sharded members
+members = [problem(seed=k) for k in range(2)]
+sharded = [jpinn.shard_loss(g, u, "all") for g, u in members]
+plain = train_ensemble([g for g, _ in members], [u for _, u in members], [[Phase(Adam(1e-2), 8)]] * 2,
+                       log_every=4, progress=False)
+split = train_ensemble([g for g, _ in sharded], [u for _, u in sharded], [[Phase(Adam(1e-2), 8)]] * 2,
+                       log_every=4, progress=False)
+for a, b in zip(plain, split):
+    np.testing.assert_allclose(np.asarray(b.w), np.asarray(a.w), rtol=0, atol=1e-12)
+print("ensemble of 2 members on 4 devices: equal")
+
 print("ok")
