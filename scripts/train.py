@@ -149,7 +149,8 @@ def precheck(argv: list[str]) -> str | None:
     from hydra import compose, initialize_config_dir
     from omegaconf import OmegaConf
 
-    from jpinn.experiment import ConfigError, check_ensemble, check_resume, validate
+    from jpinn.experiment import ConfigError, check_ensemble, check_resume, member_folder, validate
+    from jpinn.io import RunFolderError, common_snapshot
 
     for argument in overrides:
         if argument.lstrip("+~").startswith("="):
@@ -185,12 +186,19 @@ def precheck(argv: list[str]) -> str | None:
                             where = ", ".join(f"{field}={value}" for field, value in values.items())
                             raise ConfigError(f"ensemble member {k} ({where}): {error}") from None
                     check_ensemble(configs)
-                    if config.get("resume") is not None:
-                        raise ConfigError("resume: an ensemble run cannot be resumed from the command line yet; start it again")
                 if config.get("resume") is not None:
                     if multirun:
                         raise ConfigError("resume: continues one run folder; not with -m")
-                    check_resume(config["resume"], config)
+                    if configs:  # an ensemble: each member's folder and a checkpoint they all hold
+                        folders = [Path(config["resume"]) / member_folder(k) for k in range(len(configs))]
+                        for folder, member in zip(folders, configs):
+                            check_resume(folder, member)
+                        try:
+                            common_snapshot(folders)
+                        except RunFolderError as error:
+                            raise ConfigError(f"resume: {error}") from None
+                    else:
+                        check_resume(config["resume"], config)
             except ConfigError as error:
                 return str(error)
             except Exception as error:

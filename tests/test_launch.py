@@ -83,3 +83,50 @@ def test_local_launcher_runs_a_two_job_sweep_in_parallel_processes(tmp_path):
     for device in devices:  # the launcher's GPU-sharing settings reached each job
         assert device["xla_env"]["XLA_PYTHON_CLIENT_PREALLOCATE"] == "false"
         assert device["xla_env"]["XLA_PYTHON_CLIENT_MEM_FRACTION"] == "0.45"
+
+
+def test_an_ensemble_killed_between_its_members_checkpoints_resumes_to_the_same_bits(tmp_path, monkeypatch):
+    """The members' checkpoints are written one after another: a crash after member 0 wrote
+    snapshot 4 and before member 1 did leaves them at 4 and 3; the resumed ensemble goes on
+    from 3 (which member 0 still holds as train.prev.npz) and ends with the bits and records
+    of an ensemble never interrupted."""
+    import numpy as np
+
+    from jpinn import io
+    from jpinn.experiment import build_ensemble, execute_ensemble
+
+    def configs(resume=None):
+        base = {
+            "seed": 0, "pde": {"name": "convection", "beta": 2.0}, "model": {"name": "mlp", "width": 8, "depth": 2},
+            "data": {"n_x": 33, "n_t": 21, "n_residual": 120}, "log_every": 5, "checkpoint_every": 10,
+            "quiet": True, "plot": False, "resume": resume,
+            "optimizer": {"phases": [{"name": "adam", "iterations": 30, "learning_rate": 1e-2},
+                                     {"name": "gd", "iterations": 6, "log_every": 2}]},
+        }
+        return [{**base, "seed": seed} for seed in (1, 2)]
+
+    execute_ensemble(build_ensemble(configs(), [{"seed": 1}, {"seed": 2}]), tmp_path / "whole", progress=False)
+    real, calls = io.save_train_checkpoint, []
+
+    def crash_on_the_seventh(*args, **kwargs):
+        calls.append(kwargs.get("snapshot"))
+        real(*args, **kwargs)
+        if len(calls) == 7:
+            raise KeyboardInterrupt("killed")
+
+    monkeypatch.setattr(io, "save_train_checkpoint", crash_on_the_seventh)
+    with pytest.raises(KeyboardInterrupt):
+        execute_ensemble(build_ensemble(configs(), [{"seed": 1}, {"seed": 2}]), tmp_path / "cut", progress=False)
+    monkeypatch.setattr(io, "save_train_checkpoint", real)
+    cut = [tmp_path / "cut" / f"member-00{k}" for k in range(2)]
+    assert [io.read_train_meta(f)["snapshot"] for f in cut] == [4, 3]
+    assert io.common_snapshot(cut) == {str(cut[0]): io.PREVIOUS_TRAIN_FILE, str(cut[1]): io.TRAIN_FILE}
+
+    execute_ensemble(build_ensemble(configs(resume=str(tmp_path / "cut")), [{"seed": 1}, {"seed": 2}]),
+                     tmp_path / "cut", progress=False)
+    for k in range(2):
+        whole, again = (np.load(tmp_path / d / f"member-00{k}" / "checkpoint" / "params.npz") for d in ("whole", "cut"))
+        np.testing.assert_array_equal(whole["w"], again["w"])
+        lines = [[json.loads(line) for line in (tmp_path / d / f"member-00{k}" / "metrics.jsonl").read_text().splitlines()]
+                 for d in ("whole", "cut")]
+        assert [(r["iteration"], r["loss"]) for r in lines[0]] == [(r["iteration"], r["loss"]) for r in lines[1]]

@@ -547,8 +547,6 @@ def build_ensemble(configs: list[dict[str, Any]], overrides: list[dict[str, Any]
             raise ConfigError(f"ensemble member {k}: {error}") from None
         if ensemble_axes(config.get("ensemble")):
             raise ConfigError(f"ensemble member {k}: ensemble: a member's own config must be a solo run's")
-        if config.get("resume") is not None:
-            raise ConfigError("resume: an ensemble run cannot be resumed from the command line yet; start it again")
     check_ensemble(configs)
     return EnsembleRun([build(config) for config in configs], list(overrides or [{} for _ in configs]))
 
@@ -559,9 +557,11 @@ def execute_ensemble(ensemble: EnsembleRun, run_dir: str | Path, *, progress: bo
     and spectrum.py read it), and ``run_dir/ensemble.json`` lists the members.
 
     Each member's summary holds ``ensemble`` (size, index, overrides); its phase seconds are
-    the ensemble's (all members trained in the same wall time). No training checkpoints are
-    written inside phases (an ensemble is restarted, not resumed, from the command line);
-    metrics.jsonl grows line by line per member."""
+    the ensemble's (all members trained in the same wall time). metrics.jsonl grows line by
+    line per member. Training checkpoints are written for every member at the same chunk
+    boundaries, numbered, the previous one kept (``io.save_train_checkpoint(snapshot=)``);
+    with ``resume`` in the config the ensemble continues from the newest checkpoint all its
+    members hold, bit for bit as if never interrupted."""
     from contextlib import ExitStack
 
     from .ensemble import train_ensemble
@@ -573,19 +573,46 @@ def execute_ensemble(ensemble: EnsembleRun, run_dir: str | Path, *, progress: bo
         progress = not config.get("quiet", False)
     start = time.perf_counter()
     folders = [run_dir / member_folder(k) for k in range(len(runs))]
-    for folder, run in zip(folders, runs):
-        folder.mkdir(parents=True, exist_ok=True)
-        io.write_json(folder / io.CHECKPOINT_DIR / io.CONFIG_FILE, run.config)
     listing = {"size": len(runs), "members": [
         {"index": k, "folder": folder.name, "overrides": overrides}
         for k, (folder, overrides) in enumerate(zip(folders, ensemble.overrides))
     ]}
-    io.write_json(run_dir / ENSEMBLE_FILE, listing)
+    resumes, records, snapshot = None, None, 0
+    if config.get("resume") is not None:  # continue from the newest snapshot every member holds
+        if not (run_dir / ENSEMBLE_FILE).is_file():
+            raise ConfigError(f"resume: {run_dir} is not an ensemble run folder (no {ENSEMBLE_FILE})")
+        for folder, run in zip(folders, runs):
+            check_resume(folder, run.config)
+        try:
+            files = io.common_snapshot(folders)
+        except io.RunFolderError as error:
+            raise ConfigError(f"resume: {error}") from None
+        resumes, records = [], []
+        for folder, run in zip(folders, runs):
+            checkpoint, meta = io.load_train_checkpoint(folder, run.loss, run.w0, run.phases, files[str(folder)])
+            snapshot = meta["snapshot"]
+            resumes.append(checkpoint)
+            records.append(io.truncate_metrics(folder, checkpoint.n_records))
+    else:
+        for folder, run in zip(folders, runs):
+            folder.mkdir(parents=True, exist_ok=True)
+            io.write_json(folder / io.CHECKPOINT_DIR / io.CONFIG_FILE, run.config)
+        io.write_json(run_dir / ENSEMBLE_FILE, listing)
+    counters = [snapshot] * len(runs)  # the members' checkpoints are numbered together
+
+    def saver(k: int):
+        def save(checkpoint) -> None:
+            counters[k] += 1
+            io.save_train_checkpoint(folders[k], checkpoint, runs[k].config, snapshot=counters[k])
+        return save
+
     with ExitStack() as stack:
         writers = [stack.enter_context(io.MetricsWriter(folder / io.METRICS_FILE)) for folder in folders]
         results = train_ensemble(
             [run.loss for run in runs], [run.w0 for run in runs], [run.phases for run in runs],
             log_every=config.get("log_every", 100), callbacks=writers, progress=progress,
+            checkpoints=[saver(k) for k in range(len(runs))], checkpoint_every=config.get("checkpoint_every", 1000),
+            resumes=resumes, records=records,
         )
     summaries = []
     for k, (run, folder, result) in enumerate(zip(runs, folders, results)):

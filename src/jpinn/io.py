@@ -26,6 +26,7 @@ METRICS_FILE = "metrics.jsonl"
 LBFGS_FILE = "lbfgs.npz"
 LBFGS_KEYS = ("w", "direction", "grad", "loss", "s", "y", "rho", "gamma", "c1", "c2")
 TRAIN_FILE = "train.npz"
+PREVIOUS_TRAIN_FILE = "train.prev.npz"  # an ensemble member's previous checkpoint
 TRAIN_FORMAT = 1
 
 
@@ -225,10 +226,16 @@ def _restore(template, arrays: list[np.ndarray], where: str):
     return jax.tree_util.tree_unflatten(treedef, leaves)
 
 
-def save_train_checkpoint(run_dir: str | os.PathLike, checkpoint, config: dict[str, Any]) -> Path:
+def save_train_checkpoint(run_dir: str | os.PathLike, checkpoint, config: dict[str, Any],
+                          snapshot: int | None = None) -> Path:
     """Write a ``jpinn.train.TrainCheckpoint`` and the run's config as one file,
     ``checkpoint/train.npz``, atomically: the previous checkpoint stays in place until the
-    new one is complete on disk, so a kill at any moment leaves one loadable checkpoint."""
+    new one is complete on disk, so a kill at any moment leaves one loadable checkpoint.
+
+    ``snapshot`` (an ensemble member's checkpoint number): the previous checkpoint is kept
+    as ``train.prev.npz``, so that after a kill in the middle of writing the members' files
+    one after another, every member still holds the last snapshot all of them completed
+    (``common_snapshot``)."""
     meta = {
         "format": TRAIN_FORMAT, "phase_index": checkpoint.phase_index, "has_state": checkpoint.state is not None,
         "steps": checkpoint.steps, "iterations": checkpoint.iterations, "evaluations": checkpoint.evaluations,
@@ -236,6 +243,7 @@ def save_train_checkpoint(run_dir: str | os.PathLike, checkpoint, config: dict[s
         "total_iterations": checkpoint.total_iterations, "n_records": checkpoint.n_records,
         "elapsed": checkpoint.elapsed, "reports": [r.to_dict() for r in checkpoint.reports],
         "loss_limit": float(checkpoint.loss_limit), "status": int(checkpoint.status), "config": config,
+        **({} if snapshot is None else {"snapshot": int(snapshot)}),
     }
     arrays = {"meta": np.array(json.dumps(_clean(meta))), "w": _host(checkpoint.w)}
     delay = float(os.environ.get("JPINN_CHECKPOINT_WRITE_DELAY", "0") or 0)  # tests only
@@ -244,39 +252,62 @@ def save_train_checkpoint(run_dir: str | os.PathLike, checkpoint, config: dict[s
     for k, (w, state) in enumerate(zip(checkpoint.phase_w, checkpoint.states)):
         arrays[f"phase_w/{k}"] = _host(w)
         arrays.update({f"states/{k}/{i}": a for i, a in enumerate(_array_leaves(state))})
-    return save_arrays(Path(run_dir) / CHECKPOINT_DIR / TRAIN_FILE, arrays, delay=delay)
-
-
-def read_train_meta(run_dir: str | os.PathLike) -> dict[str, Any]:
-    """The metadata of ``checkpoint/train.npz`` (phase, iteration, the run's config), with a
-    one-line ``RunFolderError`` for a folder without one or a file that is not one."""
     path = Path(run_dir) / CHECKPOINT_DIR / TRAIN_FILE
+    if snapshot is not None and path.is_file():
+        os.replace(path, path.with_name(PREVIOUS_TRAIN_FILE))
+    return save_arrays(path, arrays, delay=delay)
+
+
+def common_snapshot(run_dirs: list[str | os.PathLike]) -> dict[str, str]:
+    """The file (``train.npz`` or ``train.prev.npz``) of each ensemble member that holds the
+    newest snapshot every member has; one-line ``RunFolderError`` if there is none."""
+    held = []
+    for run_dir in run_dirs:
+        files = {}
+        for name in (TRAIN_FILE, PREVIOUS_TRAIN_FILE):
+            if (Path(run_dir) / CHECKPOINT_DIR / name).is_file():
+                try:
+                    files[read_train_meta(run_dir, name).get("snapshot")] = name
+                except RunFolderError:
+                    continue  # a torn file: the other one may do
+        held.append(files)
+    common = set.intersection(*(set(files) for files in held)) - {None} if held else set()
+    if not common:
+        raise RunFolderError(f"{Path(run_dirs[0]).parent}: its members hold no training checkpoint taken together")
+    newest = max(common)
+    return {str(run_dir): files[newest] for run_dir, files in zip(run_dirs, held)}
+
+
+def read_train_meta(run_dir: str | os.PathLike, name: str = TRAIN_FILE) -> dict[str, Any]:
+    """The metadata of ``checkpoint/train.npz`` (or ``name``: phase, iteration, the run's
+    config), with a one-line ``RunFolderError`` for a folder without one or a file that is not one."""
+    path = Path(run_dir) / CHECKPOINT_DIR / name
     if not Path(run_dir).is_dir():
         raise RunFolderError(f"{run_dir}: no such run folder")
     if not path.is_file():
-        raise RunFolderError(f"{run_dir}: no training checkpoint to resume ({CHECKPOINT_DIR}/{TRAIN_FILE})")
+        raise RunFolderError(f"{run_dir}: no training checkpoint to resume ({CHECKPOINT_DIR}/{name})")
     try:
         with np.load(path) as archive:
             meta = json.loads(str(archive["meta"]))
     except Exception as error:
-        raise RunFolderError(f"{run_dir}: unreadable {CHECKPOINT_DIR}/{TRAIN_FILE} ({type(error).__name__}: {error})") from None
+        raise RunFolderError(f"{run_dir}: unreadable {CHECKPOINT_DIR}/{name} ({type(error).__name__}: {error})") from None
     if not isinstance(meta, dict) or meta.get("format") != TRAIN_FORMAT:
-        raise RunFolderError(f"{run_dir}: {CHECKPOINT_DIR}/{TRAIN_FILE} is not a jpinn training checkpoint of format {TRAIN_FORMAT}")
+        raise RunFolderError(f"{run_dir}: {CHECKPOINT_DIR}/{name} is not a jpinn training checkpoint of format {TRAIN_FORMAT}")
     return meta
 
 
-def load_train_checkpoint(run_dir: str | os.PathLike, f, w0, phases):
-    """Read ``checkpoint/train.npz`` back into a ``jpinn.train.TrainCheckpoint`` for the run
-    whose loss is ``f``, initial parameters ``w0`` and phases ``phases`` (they give the
-    optimizer states' structure); returns ``(checkpoint, meta)``."""
+def load_train_checkpoint(run_dir: str | os.PathLike, f, w0, phases, name: str = TRAIN_FILE):
+    """Read ``checkpoint/train.npz`` (or ``name``) back into a ``jpinn.train.TrainCheckpoint``
+    for the run whose loss is ``f``, initial parameters ``w0`` and phases ``phases`` (they give
+    the optimizer states' structure); returns ``(checkpoint, meta)``."""
     from .train import PhaseReport, TrainCheckpoint
 
-    meta = read_train_meta(run_dir)
-    where = f"{run_dir}: {CHECKPOINT_DIR}/{TRAIN_FILE}"
+    meta = read_train_meta(run_dir, name)
+    where = f"{run_dir}: {CHECKPOINT_DIR}/{name}"
     for stale in (Path(run_dir) / CHECKPOINT_DIR).glob(f".{TRAIN_FILE}.*.tmp"):  # a write the crash cut short
         stale.unlink(missing_ok=True)
     try:
-        with np.load(Path(run_dir) / CHECKPOINT_DIR / TRAIN_FILE) as archive:
+        with np.load(Path(run_dir) / CHECKPOINT_DIR / name) as archive:
             arrays = {k: archive[k] for k in archive.files}
     except Exception as error:
         raise RunFolderError(f"{where}: unreadable ({type(error).__name__}: {error})") from None
