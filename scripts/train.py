@@ -149,8 +149,7 @@ def precheck(argv: list[str]) -> str | None:
     from hydra import compose, initialize_config_dir
     from omegaconf import OmegaConf
 
-    from jpinn.experiment import ConfigError, check_ensemble, check_resume, member_folder, validate
-    from jpinn.io import RunFolderError, common_snapshot
+    from jpinn.experiment import ConfigError, check_ensemble_resume, check_resume, validate, validate_ensemble
 
     for argument in overrides:
         if argument.lstrip("+~").startswith("="):
@@ -179,24 +178,12 @@ def precheck(argv: list[str]) -> str | None:
                                 f"{key}: set per member by the ensemble (ensemble.{'seeds' if key == 'seed' else 'params.' + key});"
                                 f" give it in one place only"
                             )
-                    for k, (member, values) in enumerate(zip(configs, members)):
-                        try:
-                            validate(member)
-                        except ConfigError as error:
-                            where = ", ".join(f"{field}={value}" for field, value in values.items())
-                            raise ConfigError(f"ensemble member {k} ({where}): {error}") from None
-                    check_ensemble(configs)
+                    validate_ensemble(configs, members)
                 if config.get("resume") is not None:
                     if multirun:
                         raise ConfigError("resume: continues one run folder; not with -m")
-                    if configs:  # an ensemble: each member's folder and a checkpoint they all hold
-                        folders = [Path(config["resume"]) / member_folder(k) for k in range(len(configs))]
-                        for folder, member in zip(folders, configs):
-                            check_resume(folder, member)
-                        try:
-                            common_snapshot(folders)
-                        except RunFolderError as error:
-                            raise ConfigError(f"resume: {error}") from None
+                    if configs:  # an ensemble: each member's folder, and a checkpoint they all hold
+                        check_ensemble_resume(config["resume"], configs)
                     else:
                         check_resume(config["resume"], config)
             except ConfigError as error:

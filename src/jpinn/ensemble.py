@@ -181,12 +181,15 @@ class _Ensemble:
         self.phases = [list(p) for p in phases]
         self.size = len(self.fs)
         self.dtype = dtype
+        self.losses = stack_members(self.fs, "loss", dtype)  # compares the members' data: once
+        self._fixed: dict[int, Any] = {}
 
     def fixed(self, index: int):
-        optimizers = stack_members([phases[index].optimizer for phases in self.phases],
-                                   f"phase {index} ({self.phases[0][index].label})", self.dtype)
-        losses = stack_members(self.fs, "loss", self.dtype)
-        return ((optimizers.shared, losses.shared), (optimizers.batched, losses.batched))
+        if index not in self._fixed:
+            optimizers = stack_members([phases[index].optimizer for phases in self.phases],
+                                       f"phase {index} ({self.phases[0][index].label})", self.dtype)
+            self._fixed[index] = ((optimizers.shared, self.losses.shared), (optimizers.batched, self.losses.batched))
+        return self._fixed[index]
 
     def init(self, fixed, w):
         return _ensemble_init(fixed, w)
@@ -209,9 +212,6 @@ class _Ensemble:
 
     def stack(self, trees: Sequence[Any]):
         return jax.tree_util.tree_map(lambda *a: jnp.stack(a) if eqx.is_array(a[0]) else a[0], *trees)
-
-    def to_host(self, value) -> np.ndarray:
-        return np.asarray(jax.device_get(value))
 
 
 def check_members(phases: Sequence[Sequence[Phase]]) -> None:

@@ -272,8 +272,10 @@ def check_resume(run_dir: str | Path, config: dict[str, Any]) -> dict[str, Any]:
 
 
 def _allowed_in_ensemble(field: str) -> bool:
-    return field in ("seed", "data.seed") or (
-        field.startswith(ENSEMBLE_FIELDS[2:]) and field != "pde.name" and not field.startswith("optimizer.phases")
+    exact = tuple(f for f in ENSEMBLE_FIELDS if not f.endswith("."))
+    prefixes = tuple(f for f in ENSEMBLE_FIELDS if f.endswith("."))
+    return field in exact or (
+        field.startswith(prefixes) and field != "pde.name" and not field.startswith("optimizer.phases")
     )
 
 
@@ -534,20 +536,45 @@ def member_folder(index: int) -> str:
     return f"member-{index:03d}"
 
 
+def validate_ensemble(configs: list[dict[str, Any]], overrides: list[dict[str, Any]] | None = None) -> None:
+    """Every member config valid (the error names the member and its values), each a solo
+    run's, and all of them one ensemble (``check_ensemble``). Builds no array."""
+    if not configs:
+        raise ConfigError("ensemble: no members")
+    for k, config in enumerate(configs):
+        values = overrides[k] if overrides else {}
+        where = f"ensemble member {k}" + (f" ({', '.join(f'{f}={v}' for f, v in values.items())})" if values else "")
+        try:
+            validate(config)
+        except ConfigError as error:
+            raise ConfigError(f"{where}: {error}") from None
+        if ensemble_axes(config.get("ensemble")):
+            raise ConfigError(f"{where}: ensemble: a member's own config must be a solo run's")
+    check_ensemble(configs)
+
+
+def check_ensemble_resume(run_dir: str | Path, configs: list[dict[str, Any]]) -> dict[str, str]:
+    """Whether ``configs`` may resume the ensemble in ``run_dir``: each member folder's
+    checkpoint was trained with its member's config and one snapshot is held by all. Returns
+    each member folder's checkpoint file to load (``io.common_snapshot``); ``ConfigError``
+    naming ``resume`` otherwise."""
+    run_dir = Path(run_dir)
+    if not (run_dir / ENSEMBLE_FILE).is_file():
+        raise ConfigError(f"resume: {run_dir} is not an ensemble run folder (no {ENSEMBLE_FILE})")
+    folders = [run_dir / member_folder(k) for k in range(len(configs))]
+    for folder, config in zip(folders, configs):
+        check_resume(folder, config)
+    try:
+        return io.common_snapshot(folders)
+    except io.RunFolderError as error:
+        raise ConfigError(f"resume: {error}") from None
+
+
 def build_ensemble(configs: list[dict[str, Any]], overrides: list[dict[str, Any]] | None = None) -> EnsembleRun:
     """Validate and build the members of an ensemble from their resolved configs (each a
     solo run's config: ``scripts/train.py`` expands ``ensemble.seeds`` / ``ensemble.params``
     into them). ``overrides[k]``: what sets member k apart, for its summary."""
-    if not configs:
-        raise ConfigError("ensemble: no members")
-    for k, config in enumerate(configs):
-        try:
-            validate(config)
-        except ConfigError as error:
-            raise ConfigError(f"ensemble member {k}: {error}") from None
-        if ensemble_axes(config.get("ensemble")):
-            raise ConfigError(f"ensemble member {k}: ensemble: a member's own config must be a solo run's")
-    check_ensemble(configs)
+    validate_ensemble(configs, overrides)
     return EnsembleRun([build(config) for config in configs], list(overrides or [{} for _ in configs]))
 
 
@@ -579,14 +606,7 @@ def execute_ensemble(ensemble: EnsembleRun, run_dir: str | Path, *, progress: bo
     ]}
     resumes, records, snapshot = None, None, 0
     if config.get("resume") is not None:  # continue from the newest snapshot every member holds
-        if not (run_dir / ENSEMBLE_FILE).is_file():
-            raise ConfigError(f"resume: {run_dir} is not an ensemble run folder (no {ENSEMBLE_FILE})")
-        for folder, run in zip(folders, runs):
-            check_resume(folder, run.config)
-        try:
-            files = io.common_snapshot(folders)
-        except io.RunFolderError as error:
-            raise ConfigError(f"resume: {error}") from None
+        files = check_ensemble_resume(run_dir, [run.config for run in runs])
         resumes, records = [], []
         for folder, run in zip(folders, runs):
             checkpoint, meta = io.load_train_checkpoint(folder, run.loss, run.w0, run.phases, files[str(folder)])
@@ -624,6 +644,6 @@ def execute_ensemble(ensemble: EnsembleRun, run_dir: str | Path, *, progress: bo
 
 __all__ = [
     "ConfigError", "EnsembleRun", "Run", "build", "build_ensemble", "build_model", "build_pde", "build_phases",
-    "check_ensemble", "check_resume", "config_difference", "ensemble_axes", "ensemble_members", "evaluate", "execute",
-    "execute_ensemble", "member_folder", "scale_budget", "validate",
+    "check_ensemble", "check_ensemble_resume", "check_resume", "config_difference", "ensemble_axes", "ensemble_members", "evaluate", "execute",
+    "execute_ensemble", "member_folder", "scale_budget", "validate", "validate_ensemble",
 ]

@@ -257,10 +257,6 @@ class _Solo:
     def stack(self, trees: Sequence[Any]):
         return trees[0]
 
-    def to_host(self, value) -> list:
-        """A chunk output as one host value per member."""
-        return [jax.device_get(value)]
-
 
 def train(
     f: Callable,
@@ -384,14 +380,14 @@ def drive(engine, w, *, log_every, callbacks, progress, checkpoints, checkpoint_
             callbacks[k](record)
 
     def per_member(out):
-        """A chunk's outputs (w and state aside) as one tuple of host values per member."""
-        status, iterations, evaluations, steps, info, loss, components, grad_norm = out[2:]
-        host = [engine.to_host(x) for x in (status, iterations, evaluations, steps, loss, grad_norm)]
-        info = {key: engine.to_host(v) for key, v in info.items()}
-        components = {key: engine.to_host(v) for key, v in components.items()}
-        return [(int(host[0][k]), int(host[1][k]), int(host[2][k]), int(host[3][k]),
-                 {key: v[k] for key, v in info.items()}, host[4][k],
-                 {key: v[k] for key, v in components.items()}, host[5][k]) for k in members]
+        """A chunk's outputs (w and state aside) as one tuple of host values per member,
+        fetched from the device in one transfer."""
+        host = jax.device_get(out[2:])
+        out = []
+        for k in members:
+            status, iterations, evaluations, steps, info, loss, components, grad_norm = engine.member(host, k)
+            out.append((int(status), int(iterations), int(evaluations), int(steps), info, loss, components, grad_norm))
+        return out
 
     zeros = [0] * size
     if checkpoints is not None and resumes is None:  # a crash before the first chunk resumes from here
