@@ -3,6 +3,7 @@
     Omega = qr(Gaussian p x s).Q           orthonormal test matrix
     Y     = H Omega                        s matrix-vector products (one batched pass)
     nu    = shift                          paper: sqrt(p) eps ||Y||_2; companion code: eps
+                                           (eps of the run's dtype in both)
     C     = chol(Omega^T (Y + nu Omega))   upper triangular
     B     = (Y + nu Omega) C^{-1}
     U S _ = svd(B)                         thin
@@ -59,8 +60,8 @@ def nystrom(
         # p x p workspace (25 GB at the study's p = 81,201)
         top = jnp.max(jnp.linalg.eigvalsh(Y.T @ Y))
         nu = jnp.sqrt(jnp.asarray(p, dtype)) * eps * jnp.sqrt(jnp.maximum(top, 0.0))
-    else:  # the companion code's constant: float32's machine epsilon, whatever the dtype
-        nu = jnp.asarray(jnp.finfo(jnp.float32).eps, dtype)
+    else:  # the companion code's constant: its dtype's machine epsilon (torch.finfo(Y.dtype).eps)
+        nu = jnp.asarray(eps, dtype)
     y_nu = Y + nu * omega
     core = omega.T @ y_nu
     core = 0.5 * (core + core.T)
