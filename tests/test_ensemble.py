@@ -31,8 +31,11 @@ def _member(seed, beta=1.0, width=8, n_residual=120, dtype=jnp.float64):
     return jpinn.build_loss(pde, model, data)
 
 
-def _compare(solo, members, w_rtol=RTOL, loss_rtol=RTOL):
-    for k, (s, e) in enumerate(zip(solo, members)):
+def _compare(solo, members, w_rtol=RTOL, loss_rtol=RTOL, grad_rtol=1e-7):
+    """``loss_rtol``, ``grad_rtol``: one tolerance each, or one per member."""
+    rtols = loss_rtol if isinstance(loss_rtol, list) else [loss_rtol] * len(solo)
+    grad_rtols = grad_rtol if isinstance(grad_rtol, list) else [grad_rtol] * len(solo)
+    for k, (s, e, loss_rtol, grad_rtol) in enumerate(zip(solo, members, rtols, grad_rtols)):
         assert [p.iterations for p in e.phases] == [p.iterations for p in s.phases], k
         assert [p.evaluations for p in e.phases] == [p.evaluations for p in s.phases], k
         assert [p.stop_code for p in e.phases] == [p.stop_code for p in s.phases], k
@@ -40,7 +43,7 @@ def _compare(solo, members, w_rtol=RTOL, loss_rtol=RTOL):
         for a, b in zip(s.records, e.records):
             assert (a["phase_iteration"], a["step"], a["status"]) == (b["phase_iteration"], b["step"], b["status"])
             assert b["loss"] == pytest.approx(a["loss"], rel=loss_rtol, abs=1e-300), k
-            assert b["grad_norm"] == pytest.approx(a["grad_norm"], rel=1e-7), k
+            assert b["grad_norm"] == pytest.approx(a["grad_norm"], rel=grad_rtol), k
         np.testing.assert_allclose(np.asarray(e.w), np.asarray(s.w), rtol=0, atol=w_rtol * float(jnp.max(jnp.abs(s.w))))
 
 
@@ -68,14 +71,19 @@ def test_members_equal_solo_runs(x64, name):
         _compare(solo, ensemble)
     else:
         # NNCG's sketch and truncated CG amplify rounding: the same solo run started from w0
-        # perturbed by 1e-16 relative ends 4 steps later ~3e-9 (loss) away from the
-        # unperturbed one. The ensemble must stay within a small multiple of that spread.
-        (f, w0), p = members[0], phases[0]
-        noise = 1e-16 * jax.random.normal(jax.random.PRNGKey(5), w0.shape, w0.dtype)
-        nudged = train(f, w0 * (1 + noise), p, log_every=5, progress=False)
-        spread = max(abs(a["loss"] - b["loss"]) / a["loss"] for a, b in zip(solo[0].records, nudged.records))
-        assert spread > 0
-        _compare(solo, ensemble, w_rtol=1e-6, loss_rtol=max(10 * spread, RTOL))
+        # perturbed by 1e-16 relative ends 4 steps later ~1e-9 to 1e-7 (loss) away from the
+        # unperturbed one, depending on the member. Each member must stay within a small
+        # multiple of its own spread.
+        spreads, grad_spreads = [], []
+        for k, ((f, w0), p) in enumerate(zip(members, phases)):
+            noise = 1e-16 * jax.random.normal(jax.random.PRNGKey(5 + k), w0.shape, w0.dtype)
+            nudged = train(f, w0 * (1 + noise), p, log_every=5, progress=False)
+            pairs = list(zip(solo[k].records, nudged.records))
+            spreads.append(max(abs(a["loss"] - b["loss"]) / a["loss"] for a, b in pairs))
+            grad_spreads.append(max(abs(a["grad_norm"] - b["grad_norm"]) / a["grad_norm"] for a, b in pairs))
+        assert all(spread > 0 for spread in spreads)
+        _compare(solo, ensemble, w_rtol=1e-6, loss_rtol=[max(10 * s, RTOL) for s in spreads],
+                 grad_rtol=[max(10 * s, 1e-7) for s in grad_spreads])
     if name == "lbfgs":  # the members' line searches did not all take the same path
         assert len({r.phases[-1].evaluations for r in solo}) > 1
 

@@ -2,15 +2,15 @@
 
 A notebook builds a run by hand::
 
-    import jax, jpinn
+    import jpinn
     pde = jpinn.pdes.Convection(beta=40.0)
-    data = jpinn.sample_collocation(pde, n_residual=10_000, seed=0)
-    model = jpinn.models.MLP(width=50, depth=3, key=jax.random.PRNGKey(0))
+    data = jpinn.sample_collocation(pde, n_residual=10_000, seed=0)    # the seed's "data" stream
+    model = jpinn.models.MLP(width=50, depth=3, key=jpinn.rng.key(0, "model"))
     loss, w0 = jpinn.build_loss(pde, model, data)
     result = jpinn.train(loss, w0, [jpinn.Phase(jpinn.optim.Adam(1e-3), 1000)])
 """
 
-from . import data as data, io as io, models as models, optim as optim, pdes as pdes
+from . import data as data, io as io, models as models, optim as optim, pdes as pdes, rng as rng
 from .data import sample_collocation as sample_collocation, test_points as test_points
 from .derivatives import derivatives as derivatives
 from .experiment import ConfigError as ConfigError, evaluate as evaluate

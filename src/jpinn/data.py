@@ -5,6 +5,12 @@ in [0, 1]. Residual points are drawn without replacement from the interior
 ``x[1:-1] x t[1:]`` (t = 1 included, t = 0 excluded); the initial points are all x at
 t = 0; the boundary points are all t at x_min and at x_max. The data are fixed for the
 whole run.
+
+Two draws of the residual points (``rng``): ``"jax"`` (the default) permutes the interior
+with the run's ``data`` stream (``jpinn.rng``); ``"numpy"`` is the companion code's own
+draw, ``np.random.seed(seed)`` then ``np.random.choice(n_interior, n_residual,
+replace=False)`` on its mesh ``np.meshgrid(x[1:-1], t[1:])`` (t-major), so that a seed gives
+exactly the companion code's points, in its order.
 """
 
 from __future__ import annotations
@@ -18,9 +24,12 @@ from jaxtyping import Array, Float
 
 from ._registry import check_int
 from .pdes import AbstractPDE
+from .rng import key as stream_key
 
 # the two test sets of PAPER.md section 1: the paper text's full grid, the companion code's
 TEST_SETS: dict[str, tuple[int, int]] = {"full": (257, 101), "companion": (129, 101)}
+# the residual points' draw: jpinn's own stream, or the companion code's NumPy draw
+RNGS = ("jax", "numpy")
 
 
 class Collocation(eqx.Module):
@@ -52,6 +61,13 @@ def _interior(x: np.ndarray, t: np.ndarray) -> np.ndarray:
     return np.stack([xx.ravel(), tt.ravel()], axis=1)
 
 
+def _companion_mesh(x: np.ndarray, t: np.ndarray) -> np.ndarray:
+    # the companion code's np.meshgrid(x[1:-1], t[1:]) flattened: t-major, row k is
+    # (x[1 + k % (n_x - 2)], t[1 + k // (n_x - 2)])
+    xx, tt = np.meshgrid(x[1:-1], t[1:])
+    return np.stack([xx.ravel(), tt.ravel()], axis=1)
+
+
 def _edges(x: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     initial = np.stack([x, np.full_like(x, t[0])], axis=1)
     left = np.stack([np.full_like(t, x[0]), t], axis=1)
@@ -66,13 +82,17 @@ def sample_collocation(
     n_t: int = 101,
     n_residual: int = 10_000,
     seed: int = 0,
+    rng: str = "jax",
     dtype=jnp.float32,
 ) -> Collocation:
     """The study's sampler: ``n_residual`` interior grid points without replacement.
 
-    The draw is a ``jax.random.permutation`` of the interior indices under
-    ``PRNGKey(seed)``, so the same seed gives the same points on every platform.
+    ``rng="jax"``: a ``jax.random.permutation`` of the interior indices (x-major) under the
+    seed's ``data`` stream, so the same seed gives the same points on every platform.
+    ``rng="numpy"``: the companion code's draw (module docstring), its points in its order.
     """
+    if rng not in RNGS:
+        raise ValueError(f"data.rng: unknown draw {rng!r}; allowed: {', '.join(RNGS)}")
     n_x = check_int("data.n_x", n_x, 3)
     n_t = check_int("data.n_t", n_t, 2)
     n_interior = (n_x - 2) * (n_t - 1)
@@ -82,11 +102,15 @@ def sample_collocation(
             f"data.n_residual: the {n_x} x {n_t} grid interior holds {n_interior} points, "
             f"got {n_residual}; allowed: 1..{n_interior}"
         )
+    seed = check_int("data.seed", int(seed) if isinstance(seed, np.integer) else seed, 0)
     x, t = grid_axes(pde, n_x, n_t)
-    interior = _interior(x, t)
-    with jax.default_device(jax.devices("cpu")[0]):
-        order = jax.random.permutation(jax.random.PRNGKey(seed), n_interior)
-    chosen = interior[np.asarray(order[:n_residual])]
+    if rng == "numpy":  # np.random.seed(seed); np.random.choice(...), without touching NumPy's global state
+        order = np.random.RandomState(seed).choice(n_interior, n_residual, replace=False)
+        chosen = _companion_mesh(x, t)[order]
+    else:
+        with jax.default_device(jax.devices("cpu")[0]):
+            order = jax.random.permutation(stream_key(seed, "data"), n_interior)
+        chosen = _interior(x, t)[np.asarray(order[:n_residual])]
     initial, left, right = _edges(x, t)
     as_array = lambda a: jnp.asarray(a, dtype=dtype)  # noqa: E731
     return Collocation(as_array(chosen), as_array(initial), as_array(left), as_array(right))
@@ -111,4 +135,4 @@ def n_test_points(test_set: str) -> int:
     return (n_x - 2) * (n_t - 1) + n_x + 2 * n_t
 
 
-__all__ = ["Collocation", "TEST_SETS", "grid_axes", "sample_collocation", "test_points", "n_test_points"]
+__all__ = ["Collocation", "RNGS", "TEST_SETS", "grid_axes", "sample_collocation", "test_points", "n_test_points"]

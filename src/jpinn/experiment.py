@@ -21,9 +21,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import io
+from . import io, rng
 from ._registry import check_int
-from .data import TEST_SETS, Collocation, sample_collocation, test_points
+from .data import RNGS, TEST_SETS, Collocation, sample_collocation, test_points
 from .derivatives import METHODS
 from .loss import PINNLoss, build_loss, resolve_devices, shard_loss
 from .metrics import l1re, l2re
@@ -42,7 +42,7 @@ TOP_KEYS = {
 }
 # fields that do not change a run's numbers: a resumed run may differ from its checkpoint here
 RESUME_FREE = {"quiet", "plot", "resume", "checkpoint_every"}
-DATA_KEYS = {"name", "n_x", "n_t", "n_residual", "seed", "test_set"}
+DATA_KEYS = {"name", "n_x", "n_t", "n_residual", "seed", "rng", "test_set"}
 MODEL_KEYS = {"name", "width", "depth"}
 LOSS_KEYS = {"mse_factor", "block_size"}
 ENSEMBLE_KEYS = {"seeds", "params"}
@@ -218,6 +218,8 @@ def validate(config: dict[str, Any]) -> dict[str, Any]:
             f"points, got {n_res}; allowed: 1..{(n_x - 2) * (n_t - 1)}"
         )
     _check_int("data.seed", data.get("seed", config.get("seed", 0)), minimum=0)
+    if data.get("rng", "jax") not in RNGS:
+        raise ConfigError(f"data.rng: unknown draw {data.get('rng')!r}; allowed: {', '.join(RNGS)}")
     if data.get("test_set", "full") not in TEST_SETS:
         raise ConfigError(
             f"data.test_set: unknown test set {data.get('test_set')!r}; allowed: {', '.join(TEST_SETS)}"
@@ -265,6 +267,9 @@ def check_resume(run_dir: str | Path, config: dict[str, Any]) -> dict[str, Any]:
         meta = io.read_train_meta(run_dir)
     except io.RunFolderError as error:
         raise ConfigError(f"resume: {error}") from None
+    if "data" in meta["config"] and "rng" not in meta["config"]["data"]:
+        raise ConfigError(f"resume: {run_dir} was trained before jpinn's named random streams (no data.rng in its"
+                          f" config), so its points and sketches cannot be rebuilt; start a new run")
     difference = config_difference(meta["config"], config)
     if difference is not None:
         raise ConfigError(f"resume: {run_dir} was trained with another config ({difference})")
@@ -374,8 +379,13 @@ class Run:
 
 
 def build(config: dict[str, Any]) -> Run:
-    """Validate ``config`` and build problem, data, model, loss and phases."""
+    """Validate ``config`` and build problem, data, model, loss and phases.
+
+    ``Run.config`` is ``config`` with ``data.rng`` filled in (default ``jax``): every run
+    folder records which draw made its points, and a folder without it predates jpinn's
+    named random streams (``jpinn.rng``), whose points cannot be rebuilt."""
     validate(config)
+    config = {**config, "data": {**config["data"], "rng": config["data"].get("rng", "jax")}}
     dtype = set_precision(config.get("dtype", "float32"))
     seed = config.get("seed", 0)
     pde = build_pde(config["pde"])
@@ -386,9 +396,10 @@ def build(config: dict[str, Any]) -> Run:
         n_t=data_config.get("n_t", 101),
         n_residual=data_config.get("n_residual", 10_000),
         seed=data_config.get("seed", seed),
+        rng=data_config.get("rng", "jax"),
         dtype=dtype,
     )
-    model = build_model(config, jax.random.PRNGKey(seed), dtype)
+    model = build_model(config, rng.key(seed, "model"), dtype)
     loss, w0 = build_loss(
         pde,
         model,
