@@ -1,11 +1,11 @@
 #!/usr/bin/env python
 """Loss-landscape analysis of a trained run (PAPER.md section 5), in one command.
 
-    python scripts/spectrum.py RUN_DIR [--analyses density top preconditioned direction]
+    python scripts/spectrum.py RUN_DIR [--analyses density top preconditioned direction condition]
                                [--components total residual initial boundary]
                                [--probes 10] [--steps 100] [--top 5] [--at lbfgs|final] [--out DIR]
     python scripts/spectrum.py --config pde=wave model.width=50 optimizer=adam_lbfgs_11k ... [--train-dir DIR]
-    python scripts/spectrum.py --condition-sweep [--n-residual 256 512 ... 8192] [--out DIR]
+    python scripts/spectrum.py --condition-sweep --out DIR [--protocol jpinn|study] [--n-residual 256 ... 8192]
 
 RUN_DIR is a folder written by scripts/train.py. ``--config`` first trains a run from Hydra
 overrides (as scripts/train.py would, into outputs/...) and then analyses it.
@@ -17,14 +17,22 @@ Analyses (by default every one the run supports):
 - ``preconditioned``: the same density and top eigenvalues for Ht^T H Ht, Ht the factor of
   the L-BFGS inverse-Hessian approximation of the run's last L-BFGS phase;
 - ``direction``: the loss along that phase's last direction, with the step sizes that pass
-  Armijo and strong Wolfe marked.
+  Armijo and strong Wolfe marked;
+- ``condition`` (only when asked for: it can take up to p Hessian-vector products per
+  component): the magnitude condition number |lambda|_max / |lambda|_min by Lanczos run
+  until the extreme Ritz values settle (``--condition-rtol``, at most
+  ``--condition-steps``), with its residual bounds and whether it converged.
 
 The analyses use the parameters where the last L-BFGS phase ended (``--at lbfgs``, the
 study's point; saved as checkpoint/lbfgs.npz) or the final ones (``--at final``).
 ``--condition-sweep`` is the study's Figure 10: convection beta = 1, one hidden layer of
-width 32 (p = 129), float64, every Hessian eigenvalue by Lanczos for each number of residual
-points (after ``--train`` Adam then L-BFGS iterations), the ratio of the largest to the
-129th and its growth exponent.
+width 32 (p = 129), every Hessian eigenvalue by Lanczos for each number of residual points,
+after training by a protocol: ``--protocol jpinn`` (the default; Adam lr 1e-3 for 1,000
+iterations, L-BFGS for 1,000, seed 0, float64) or ``--protocol study`` (the study's: Adam lr
+1e-4 for 11,000, 1,500 L-BFGS steps = 30,000 iterations, seed 345, float32); ``--adam-lr``,
+``--train ADAM LBFGS``, ``--seed`` and ``--dtype`` override single values. The ratio is
+|lambda_1 / lambda_129| with the eigenvalues ordered by magnitude, as the study's
+(``--ordering algebraic``: largest over smallest, signs kept), and its growth exponent.
 
 Writes OUT/spectrum.npz, OUT/spectrum.json and OUT/*.png (OUT: RUN_DIR/spectrum).
 """
@@ -38,8 +46,14 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-ANALYSES = ("density", "top", "preconditioned", "direction")
+ANALYSES = ("density", "top", "preconditioned", "direction", "condition")
+DEFAULT_ANALYSES = ("density", "top", "preconditioned", "direction")  # condition: only when asked for
 COMPONENTS = ("total", "residual", "initial", "boundary")
+# the condition sweep's training protocols: jpinn's quick one and the study's Figure 10 one
+PROTOCOLS = {
+    "jpinn": {"adam_lr": 1e-3, "train": [1000, 1000], "seed": 0, "dtype": "float64"},
+    "study": {"adam_lr": 1e-4, "train": [11000, 30000], "seed": 345, "dtype": "float32"},
+}
 
 
 def _positive(text: str) -> int:
@@ -62,11 +76,22 @@ def parse(argv):
     parser.add_argument("--probes", type=_positive, default=10)
     parser.add_argument("--steps", type=_positive, default=100)
     parser.add_argument("--top", type=_positive, default=5, help="number of top eigenvalues")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=None,
+                        help="probes and start vectors (default 0); condition sweep: model and data (the protocol's)")
     parser.add_argument("--at", choices=("lbfgs", "final"), default="lbfgs")
+    parser.add_argument("--condition-rtol", type=float, default=1e-3,
+                        help="condition: stop when the extreme Ritz values are certified and settled to this")
+    parser.add_argument("--condition-steps", type=_positive, default=2000,
+                        help="condition: at most this many Lanczos steps (memory: steps x p numbers)")
     parser.add_argument("--n-residual", nargs="+", type=_positive, default=[2**k for k in range(8, 14)])
-    parser.add_argument("--train", nargs=2, type=int, default=[1000, 1000], metavar=("ADAM", "LBFGS"),
+    parser.add_argument("--protocol", choices=tuple(PROTOCOLS), default="jpinn",
+                        help="condition sweep: the training protocol (jpinn: quick, float64; study: the study's)")
+    parser.add_argument("--adam-lr", type=float, default=None, help="condition sweep: Adam's learning rate")
+    parser.add_argument("--train", nargs=2, type=int, default=None, metavar=("ADAM", "LBFGS"),
                         help="condition sweep: Adam and L-BFGS iterations before the eigenvalues")
+    parser.add_argument("--dtype", choices=("float32", "float64"), default=None, help="condition sweep: precision")
+    parser.add_argument("--ordering", choices=("magnitude", "algebraic"), default="magnitude",
+                        help="condition sweep: rank eigenvalues by magnitude (the study) or algebraically")
     parser.add_argument("--out", default=None)
     parser.add_argument("--train-dir", default=None, help="--config: where the run is trained "
                         "(default outputs/spectrum/<date>_<time>)")
@@ -76,8 +101,20 @@ def parse(argv):
         parser.error("give exactly one of RUN_DIR, --config OVERRIDES or --condition-sweep")
     if args.condition_sweep and args.out is None:
         parser.error("--condition-sweep needs --out DIR")
-    if any(a < 0 for a in args.train):
+    if args.train is not None and any(a < 0 for a in args.train):
         parser.error("--train: iterations must be >= 0")
+    if args.seed is not None and args.seed < 0:
+        parser.error(f"--seed: must be an integer >= 0, got {args.seed}")
+    if args.adam_lr is not None and not 0 < args.adam_lr < float("inf"):
+        parser.error(f"--adam-lr: must be a finite number > 0, got {args.adam_lr}")
+    if not 0 < args.condition_rtol < 1:
+        parser.error(f"--condition-rtol: must be a number in (0, 1), got {args.condition_rtol}")
+    if args.condition_sweep:  # the protocol's values, where not given one by one
+        for key, value in PROTOCOLS[args.protocol].items():
+            if getattr(args, key) is None:
+                setattr(args, key, value)
+    elif args.seed is None:
+        args.seed = 0
     return parser, args
 
 
@@ -117,7 +154,11 @@ def analyse_run(run_dir: Path, args) -> tuple[dict, dict]:
     loaded = jpinn.load_run(run_dir)  # refuses a folder that is not a jpinn run
     lbfgs = jpinn.io.load_lbfgs(run_dir)
     config = loaded.config
-    wanted = list(args.analyses or ANALYSES)
+    if "rng" not in config.get("data", {}):
+        raise jpinn.io.RunFolderError(
+            f"{run_dir}: trained before jpinn's named random streams (no data.rng in its config): its collocation"
+            f" points cannot be rebuilt; train it again")
+    wanted = list(args.analyses or DEFAULT_ANALYSES)
     needs_lbfgs = [a for a in wanted if a in ("preconditioned", "direction")]
     if lbfgs is None and args.analyses and needs_lbfgs:
         raise jpinn.io.RunFolderError(
@@ -151,19 +192,30 @@ def analyse_run(run_dir: Path, args) -> tuple[dict, dict]:
                            (("grid", grid), ("values", values), ("nodes", density.nodes), ("weights", density.weights))})
         if "top" in wanted:
             top = analysis.hessian_eigenvalues(f, w, component=component, k=args.top, steps=args.steps,
-                                               seed=args.seed + 1)
+                                               seed=args.seed)
             summary.setdefault("top", {})[component] = top.tolist()
             arrays[f"top/{component}"] = top
         if factor is not None:
             pre = analysis.preconditioned_density(f, w, factor, component, **slq)
             grid, values = pre.density()
             top = analysis.preconditioned_top_eigenvalues(f, w, factor, component, args.top, steps=args.steps,
-                                                          seed=args.seed + 1)
+                                                          seed=args.seed)
             summary.setdefault("preconditioned", {})[component] = {**pre.to_dict(), "top": top.tolist()}
             arrays.update({f"preconditioned/{component}/{k}": v for k, v in
                            (("grid", grid), ("values", values), ("nodes", pre.nodes), ("weights", pre.weights),
                             ("top", top))})
         print(f"{component}: {time.perf_counter() - t0:.1f} s", flush=True)
+    if "condition" in wanted:
+        for component in args.components:
+            t0 = time.perf_counter()
+            estimate = analysis.hessian_condition(f, w, component, rtol=args.condition_rtol,
+                                                  max_steps=args.condition_steps, seed=args.seed)
+            summary.setdefault("condition", {})[component] = estimate.to_dict()
+            print(f"condition {component}: {estimate.ratio:.3e} after {estimate.steps} steps"
+                  f" ({'converged' if estimate.converged else 'not converged'}"
+                  f"{'; smallest below the rounding floor' if estimate.below_rounding else ''}),"
+                  f" {time.perf_counter() - t0:.1f} s",
+                  flush=True)
     if "direction" in wanted:
         scan = analysis.line_scan(f, w, jnp.asarray(lbfgs["direction"], dtype),
                                   c1=float(lbfgs["c1"]), c2=float(lbfgs["c2"]))
@@ -175,32 +227,32 @@ def analyse_run(run_dir: Path, args) -> tuple[dict, dict]:
 
 
 def condition_sweep(args) -> tuple[dict, dict]:
-    import jax
     import numpy as np
 
     import jpinn
     from jpinn import analysis
     from jpinn.optim import LBFGS, Adam
 
-    dtype = jpinn.set_precision("float64")
+    dtype = jpinn.set_precision(args.dtype)
     pde = jpinn.pdes.make_pde("convection", beta=1.0)
-    model = jpinn.models.MLP(width=32, depth=1, key=jax.random.PRNGKey(args.seed), dtype=dtype)
+    model = jpinn.models.MLP(width=32, depth=1, key=jpinn.rng.key(args.seed, "model"), dtype=dtype)
 
     def build(n):
         data = jpinn.sample_collocation(pde, n_residual=n, seed=args.seed, dtype=dtype)
         return jpinn.build_loss(pde, model, data)
 
     def train(f, w):
-        phases = [jpinn.Phase(Adam(1e-3), args.train[0])] if args.train[0] else []
+        phases = [jpinn.Phase(Adam(args.adam_lr), args.train[0])] if args.train[0] else []
         phases += [jpinn.Phase(LBFGS(), args.train[1])] if args.train[1] else []
         return jpinn.train(f, w, phases, log_every=500, progress=False).w if phases else w
 
-    sweep = analysis.condition_sweep(build, args.n_residual, train=train)
+    sweep = analysis.condition_sweep(build, args.n_residual, train=train, ordering=args.ordering)
     summary = {"condition_sweep": {**sweep.to_dict(), "pde": "convection beta=1", "width": 32, "depth": 1,
-                                   "dtype": "float64", "train": {"adam": args.train[0], "lbfgs": args.train[1]}}}
+                                   "protocol": args.protocol, "dtype": args.dtype, "seed": args.seed,
+                                   "train": {"adam": args.train[0], "adam_lr": args.adam_lr, "lbfgs": args.train[1]}}}
     arrays = {"condition/n_residual": np.asarray(sweep.n_residual), "condition/ratio": sweep.ratio,
               **{f"condition/eigenvalues/{n}": e for n, e in zip(sweep.n_residual, sweep.eigenvalues)}}
-    print(f"ratio lambda_1 / lambda_{sweep.index}: " + ", ".join(
+    print(f"ratio |lambda_1 / lambda_{sweep.index}| ({args.ordering}): " + ", ".join(
         f"n={n}: {r:.3e}" for n, r in zip(sweep.n_residual, sweep.ratio)) + f"; exponent {sweep.exponent:.2f}")
     return summary, arrays
 

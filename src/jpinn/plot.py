@@ -137,10 +137,17 @@ def plot_spectrum_figures(arrays: dict[str, np.ndarray], summary: dict[str, Any]
         n, ratio = arrays["condition/n_residual"], arrays["condition/ratio"]
         sweep = summary["condition_sweep"]
         fig, ax = plt.subplots(figsize=(5.5, 4), constrained_layout=True)
-        ax.loglog(n, np.abs(ratio), "o-", label=f"fitted exponent {sweep['exponent']:.2f}")
+        ordering = sweep.get("ordering", "magnitude")
+        positive = ratio > 0  # algebraic ordering: a negative ratio has no place on a log axis
+        ax.loglog(n[positive], ratio[positive], "o-", label=f"fitted exponent {sweep['exponent']:.2f}")
+        ax.set_xticks(n[positive], [str(int(v)) for v in n[positive]])  # the sweep's own n, no crowded minor labels
+        ax.minorticks_off()
         ax.set_xlabel("number of residual points")
-        ax.set_ylabel(f"lambda_1 / lambda_{sweep['index']}")
-        ax.set_title("Hessian condition number (convection beta = 1, width 32)")
+        ax.set_ylabel(f"|lambda_1 / lambda_{sweep['index']}| (by magnitude)" if ordering == "magnitude"
+                      else f"lambda_1 / lambda_{sweep['index']} (algebraic)")
+        protocol = sweep.get("protocol")
+        ax.set_title("Hessian condition number (convection beta = 1, width 32)"
+                     + (f"\n{protocol} protocol, {sweep.get('dtype')}" if protocol else ""), fontsize=10)
         ax.legend()
         paths.append(_save(plt, fig, out / "condition.png"))
     return paths

@@ -3,9 +3,14 @@ Lanczos quadrature, the L-BFGS-preconditioned spectrum, condition numbers agains
 of residual points, and the loss along a direction."""
 
 from .landscape import (
+    ORDERINGS as ORDERINGS,
+    ConditionEstimate as ConditionEstimate,
     ConditionSweep as ConditionSweep,
     LineScan as LineScan,
+    condition_ratio as condition_ratio,
     condition_sweep as condition_sweep,
+    estimate_condition as estimate_condition,
+    hessian_condition as hessian_condition,
     hessian_eigenvalues as hessian_eigenvalues,
     line_scan as line_scan,
 )
