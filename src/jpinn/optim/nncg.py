@@ -16,7 +16,11 @@ One step:
    them as the study's does (``cg_negative_curvature="continue"``) or stops there
    (``"stop"``);
 3. if g^T d <= 0 (the direction is not a descent direction) or d is not finite, d falls
-   back to the preconditioned gradient P^{-1} g, and the step is flagged (``fallback``);
+   back to the preconditioned gradient P^{-1} g, and the step is flagged (``fallback``).
+   ``nondescent="keep"`` does what the companion code does instead: it keeps a finite
+   non-descent d as it is (the next CG warm-starts from it) and Armijo's test, with
+   g^T d <= 0, then accepts a step that raises the loss by up to alpha t |g^T d|. Either
+   way the step is flagged (``nondescent``);
 4. Armijo backtracking from t = 1 (Algorithm 7): halve t while
    L(w - t d) > L(w) - alpha t g^T d, at most ``max_backtracks`` times;
 5. w <- w - t d.
@@ -38,6 +42,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
+from .. import rng
 from ..linalg import hvp_block, nystrom, nystrom_inverse, pcg, scalar_loss, value_grad_hvp
 from ..linalg.nystrom import SHIFTS, Nystrom
 from ._base import RUNNING, AbstractOptimizer, any_member, base_info, check_fraction, check_positive, register_stop_reason
@@ -48,6 +53,7 @@ PRECONDITIONER_FAILED = register_stop_reason(
 )
 CG_BREAKDOWN = register_stop_reason(9, "CG breakdown: non-finite curvature p^T (H + mu I) p or residual")
 FORCING = ("fixed", "sqrt_grad")
+NONDESCENT = ("fallback", "keep")
 
 
 def armijo(value, w, direction, loss, gtd, *, alpha: float = 0.1, factor: float = 0.5, max_backtracks: int = 30):
@@ -93,6 +99,7 @@ class NNCG(AbstractOptimizer):
     cg_forcing: str = "fixed"
     cg_negative_curvature: str = "continue"
     shift: str = "paper"
+    nondescent: str = "fallback"
     armijo_alpha: float = 0.1
     armijo_factor: float = 0.5
     max_backtracks: int = 30
@@ -116,6 +123,8 @@ class NNCG(AbstractOptimizer):
             )
         if self.shift not in SHIFTS:
             raise ValueError(f"shift: unknown Nystrom shift {self.shift!r}; allowed: {', '.join(SHIFTS)} (nncg)")
+        if self.nondescent not in NONDESCENT:
+            raise ValueError(f"nondescent: unknown {self.nondescent!r}; allowed: {', '.join(NONDESCENT)} (nncg)")
         for field in ("armijo_alpha", "armijo_factor"):
             check_fraction(self.name, field, getattr(self, field))
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
@@ -126,7 +135,7 @@ class NNCG(AbstractOptimizer):
         rank = min(self.rank, p)
         empty = Nystrom(jnp.zeros((p, rank), w.dtype), jnp.zeros((rank,), w.dtype),
                         jnp.zeros((), w.dtype), jnp.asarray(False))
-        return NNCGState(empty, jnp.zeros_like(w), jax.random.PRNGKey(self.seed), jnp.int32(0))
+        return NNCGState(empty, jnp.zeros_like(w), rng.key(self.seed, "sketch"), jnp.int32(0))
 
     def step(self, f, w, state: NNCGState):
         value = scalar_loss(f)
@@ -158,7 +167,10 @@ class NNCG(AbstractOptimizer):
                  stop_on_negative_curvature=self.cg_negative_curvature == "stop")
         direction = cg.x
         gtd = jnp.vdot(grad, direction)
-        fallback = ~(gtd > 0) | ~jnp.all(jnp.isfinite(direction))
+        finite = jnp.all(jnp.isfinite(direction))
+        nondescent = ~(gtd > 0) & finite
+        # a non-finite d always falls back; a non-descent one unless nondescent="keep"
+        fallback = ~finite if self.nondescent == "keep" else nondescent | ~finite
         direction = jnp.where(fallback, precondition(grad), direction)
         gtd = jnp.vdot(grad, direction)
 
@@ -176,7 +188,7 @@ class NNCG(AbstractOptimizer):
         info = base_info(loss, grad_norm, 1, status.astype(jnp.int32), 2 + backtracks)
         info.update(
             step_size=t, cg_iterations=cg.iterations, cg_residual=cg.residual_norm, hvps=hvps,
-            backtracks=backtracks, negative_curvature=cg.negative_curvature, fallback=fallback,
+            backtracks=backtracks, negative_curvature=cg.negative_curvature, fallback=fallback, nondescent=nondescent,
             cholesky_failed=preconditioner.cholesky_failed, refreshed=refresh, new_loss=new_loss,
             cg_breakdown=cg.breakdown,
         )
