@@ -75,20 +75,23 @@ def test_a_run_repeats_exactly_from_its_seed():
     config = {"seed": 5, "log_every": 5, "pde": {"name": "reaction", "rho": 2.0},
               "model": {"name": "mlp", "width": 6, "depth": 2},
               "data": {"name": "study", "n_x": 17, "n_t": 11, "n_residual": 40},
-              "optimizer": {"phases": [{"name": "nncg", "iterations": 3, "rank": 5, "cg_max_iter": 5, "seed": 5,
-                                        "refresh": 2}]}}
+              "optimizer": {"phases": [{"name": "adam", "iterations": 10},
+                                       {"name": "nncg", "iterations": 3, "rank": 5, "seed": 5}]}}
     runs = []
-    for _ in range(2):
+    for _ in range(2):  # (the second run reuses the first one's compiled chunk)
         run = jpinn.experiment.build(config)
-        records = []
-        result = jpinn.train(run.loss, run.w0, run.phases, log_every=5, callback=records.append, progress=False)
-        runs.append((np.asarray(run.data.residual_points), np.asarray(run.w0), np.asarray(result.w),
-                     [r["loss"] for r in records]))
+        result = jpinn.train(run.loss, run.w0, run.phases[:1], log_every=5, progress=False)
+        nncg = run.phases[1].optimizer
+        sketch_keys = jax.random.split(nncg.init(run.loss, run.w0).key, 3)  # the keys of its first refreshes
+        runs.append((run.data.residual_points, run.w0, result.w, jax.random.key_data(sketch_keys)))
     for a, b in zip(*runs):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
-    other = jpinn.experiment.build({**config, "seed": 6})
-    assert not np.array_equal(np.asarray(other.w0), runs[0][1])
-    assert not np.array_equal(np.asarray(other.data.residual_points), runs[0][0])
+    other = jpinn.experiment.build({**config, "seed": 6,
+                                    "optimizer": {"phases": [{"name": "nncg", "iterations": 1, "seed": 6}]}})
+    assert not np.array_equal(np.asarray(other.w0), np.asarray(runs[0][1]))
+    assert not np.array_equal(np.asarray(other.data.residual_points), np.asarray(runs[0][0]))
+    other_keys = jax.random.split(other.phases[0].optimizer.init(other.loss, other.w0).key, 3)
+    assert not np.array_equal(np.asarray(jax.random.key_data(other_keys)), np.asarray(runs[0][3]))
 
 
 # ----------------------------------------------------------------- 5. the companion code's points
