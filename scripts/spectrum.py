@@ -46,8 +46,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-ANALYSES = ("density", "top", "preconditioned", "direction", "condition")
-DEFAULT_ANALYSES = ("density", "top", "preconditioned", "direction")  # condition: only when asked for
+DEFAULT_ANALYSES = ("density", "top", "preconditioned", "direction")
+ANALYSES = DEFAULT_ANALYSES + ("condition",)  # condition: only when asked for
 COMPONENTS = ("total", "residual", "initial", "boundary")
 # the condition sweep's training protocols: jpinn's quick one and the study's Figure 10 one
 PROTOCOLS = {
@@ -149,12 +149,12 @@ def analyse_run(run_dir: Path, args) -> tuple[dict, dict]:
 
     import jpinn
     from jpinn import analysis
-    from jpinn.experiment import build
+    from jpinn.experiment import build, predates_streams
 
     loaded = jpinn.load_run(run_dir)  # refuses a folder that is not a jpinn run
     lbfgs = jpinn.io.load_lbfgs(run_dir)
     config = loaded.config
-    if "rng" not in config.get("data", {}):
+    if predates_streams(config):
         raise jpinn.io.RunFolderError(
             f"{run_dir}: trained before jpinn's named random streams (no data.rng in its config): its collocation"
             f" points cannot be rebuilt; train it again")

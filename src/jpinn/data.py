@@ -55,17 +55,19 @@ def grid_axes(pde: AbstractPDE, n_x: int, n_t: int) -> tuple[np.ndarray, np.ndar
     return x, t
 
 
-def _interior(x: np.ndarray, t: np.ndarray) -> np.ndarray:
-    # interior x[1:-1] x t[1:], x-major: row k is (x[1 + k // (n_t - 1)], t[1 + k % (n_t - 1)])
-    xx, tt = np.meshgrid(x[1:-1], t[1:], indexing="ij")
-    return np.stack([xx.ravel(), tt.ravel()], axis=1)
-
-
-def _companion_mesh(x: np.ndarray, t: np.ndarray) -> np.ndarray:
-    # the companion code's np.meshgrid(x[1:-1], t[1:]) flattened: t-major, row k is
+def _interior(x: np.ndarray, t: np.ndarray, indexing: str = "ij") -> np.ndarray:
+    # interior x[1:-1] x t[1:]. "ij": x-major, row k is (x[1 + k // (n_t - 1)], t[1 + k % (n_t - 1)]);
+    # "xy": the companion code's np.meshgrid(x[1:-1], t[1:]), t-major, row k is
     # (x[1 + k % (n_x - 2)], t[1 + k // (n_x - 2)])
-    xx, tt = np.meshgrid(x[1:-1], t[1:])
+    xx, tt = np.meshgrid(x[1:-1], t[1:], indexing=indexing)
     return np.stack([xx.ravel(), tt.ravel()], axis=1)
+
+
+def check_rng(rng) -> str:
+    """``rng`` if it names a draw of the residual points, else a one-line ValueError."""
+    if rng not in RNGS:
+        raise ValueError(f"data.rng: unknown draw {rng!r}; allowed: {', '.join(RNGS)}")
+    return rng
 
 
 def _edges(x: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -91,8 +93,7 @@ def sample_collocation(
     seed's ``data`` stream, so the same seed gives the same points on every platform.
     ``rng="numpy"``: the companion code's draw (module docstring), its points in its order.
     """
-    if rng not in RNGS:
-        raise ValueError(f"data.rng: unknown draw {rng!r}; allowed: {', '.join(RNGS)}")
+    check_rng(rng)
     n_x = check_int("data.n_x", n_x, 3)
     n_t = check_int("data.n_t", n_t, 2)
     n_interior = (n_x - 2) * (n_t - 1)
@@ -106,7 +107,7 @@ def sample_collocation(
     x, t = grid_axes(pde, n_x, n_t)
     if rng == "numpy":  # np.random.seed(seed); np.random.choice(...), without touching NumPy's global state
         order = np.random.RandomState(seed).choice(n_interior, n_residual, replace=False)
-        chosen = _companion_mesh(x, t)[order]
+        chosen = _interior(x, t, indexing="xy")[order]
     else:
         with jax.default_device(jax.devices("cpu")[0]):
             order = jax.random.permutation(stream_key(seed, "data"), n_interior)
@@ -135,4 +136,4 @@ def n_test_points(test_set: str) -> int:
     return (n_x - 2) * (n_t - 1) + n_x + 2 * n_t
 
 
-__all__ = ["Collocation", "RNGS", "TEST_SETS", "grid_axes", "sample_collocation", "test_points", "n_test_points"]
+__all__ = ["Collocation", "RNGS", "TEST_SETS", "check_rng", "grid_axes", "sample_collocation", "test_points", "n_test_points"]

@@ -23,7 +23,7 @@ import numpy as np
 
 from . import io, rng
 from ._registry import check_int
-from .data import RNGS, TEST_SETS, Collocation, sample_collocation, test_points
+from .data import TEST_SETS, Collocation, check_rng, sample_collocation, test_points
 from .derivatives import METHODS
 from .loss import PINNLoss, build_loss, resolve_devices, shard_loss
 from .metrics import l1re, l2re
@@ -218,8 +218,10 @@ def validate(config: dict[str, Any]) -> dict[str, Any]:
             f"points, got {n_res}; allowed: 1..{(n_x - 2) * (n_t - 1)}"
         )
     _check_int("data.seed", data.get("seed", config.get("seed", 0)), minimum=0)
-    if data.get("rng", "jax") not in RNGS:
-        raise ConfigError(f"data.rng: unknown draw {data.get('rng')!r}; allowed: {', '.join(RNGS)}")
+    try:
+        check_rng(data.get("rng", "jax"))
+    except ValueError as error:
+        raise _where("", error) from None
     if data.get("test_set", "full") not in TEST_SETS:
         raise ConfigError(
             f"data.test_set: unknown test set {data.get('test_set')!r}; allowed: {', '.join(TEST_SETS)}"
@@ -260,6 +262,12 @@ def config_difference(saved: dict[str, Any], config: dict[str, Any]) -> str | No
     return None
 
 
+def predates_streams(config: dict[str, Any]) -> bool:
+    """Whether a run folder's config was written before jpinn's named random streams
+    (``jpinn.rng``): its data section has no ``rng``, so its points cannot be rebuilt."""
+    return "data" in config and "rng" not in config["data"]
+
+
 def check_resume(run_dir: str | Path, config: dict[str, Any]) -> dict[str, Any]:
     """The training checkpoint's metadata of ``run_dir`` if ``config`` may resume it;
     ``ConfigError`` naming ``resume`` and the reason otherwise."""
@@ -267,7 +275,7 @@ def check_resume(run_dir: str | Path, config: dict[str, Any]) -> dict[str, Any]:
         meta = io.read_train_meta(run_dir)
     except io.RunFolderError as error:
         raise ConfigError(f"resume: {error}") from None
-    if "data" in meta["config"] and "rng" not in meta["config"]["data"]:
+    if predates_streams(meta["config"]):
         raise ConfigError(f"resume: {run_dir} was trained before jpinn's named random streams (no data.rng in its"
                           f" config), so its points and sketches cannot be rebuilt; start a new run")
     difference = config_difference(meta["config"], config)
@@ -396,7 +404,7 @@ def build(config: dict[str, Any]) -> Run:
         n_t=data_config.get("n_t", 101),
         n_residual=data_config.get("n_residual", 10_000),
         seed=data_config.get("seed", seed),
-        rng=data_config.get("rng", "jax"),
+        rng=data_config["rng"],
         dtype=dtype,
     )
     model = build_model(config, rng.key(seed, "model"), dtype)

@@ -27,20 +27,23 @@ from .spectrum import _dtype, hessian_operator, top_eigenvalues
 ORDERINGS = ("magnitude", "algebraic")
 
 
+def _ranked(eigenvalues, ordering: str) -> np.ndarray:
+    """The eigenvalues in ``ordering``'s rank: largest magnitude first, or largest first."""
+    if ordering not in ORDERINGS:
+        raise ValueError(f"ordering: unknown {ordering!r}; allowed: {', '.join(ORDERINGS)}")
+    e = np.asarray(eigenvalues, np.float64)
+    return e[np.argsort(-np.abs(e), kind="stable")] if ordering == "magnitude" else np.sort(e)[::-1]
+
+
 def condition_ratio(eigenvalues, index: int, ordering: str = "magnitude") -> float:
     """lambda_1 / lambda_index for eigenvalues ordered by ``ordering``: ``"magnitude"``
     (|lambda_1 / lambda_index|, largest magnitude first: the study's) or ``"algebraic"``
     (largest first, signs kept)."""
-    if ordering not in ORDERINGS:
-        raise ValueError(f"ordering: unknown {ordering!r}; allowed: {', '.join(ORDERINGS)}")
-    e = np.asarray(eigenvalues, np.float64)
+    e = _ranked(eigenvalues, ordering)
     if not 1 <= index <= e.size:
         raise ValueError(f"index: must be in 1..{e.size}, got {index!r}")
-    if ordering == "magnitude":
-        e = e[np.argsort(-np.abs(e), kind="stable")]
-        return float(abs(e[0] / e[index - 1]))
-    e = np.sort(e)[::-1]
-    return float(e[0] / e[index - 1])
+    ratio = e[0] / e[index - 1]
+    return float(abs(ratio) if ordering == "magnitude" else ratio)
 
 
 @dataclasses.dataclass
@@ -123,7 +126,7 @@ class ConditionSweep:
         return float(np.polyfit(np.log(self.n_residual), np.log(ratio), 1)[0])
 
     def to_dict(self) -> dict:
-        by_magnitude = [np.asarray(e)[np.argsort(-np.abs(e), kind="stable")] for e in self.eigenvalues]
+        by_magnitude = [_ranked(e, "magnitude") for e in self.eigenvalues]
         return {"n_residual": list(self.n_residual), "index": self.index, "ordering": self.ordering,
                 "lambda_max": [float(np.max(e)) for e in self.eigenvalues],
                 "lambda_min": [float(np.min(e)) for e in self.eigenvalues],
@@ -148,8 +151,7 @@ def condition_sweep(build, n_values: Sequence[int], *, index: int | None = None,
     """For each n in ``n_values``: ``f, w = build(n)``, optionally ``w = train(f, w)``, then
     every Hessian eigenvalue by Lanczos; ``index`` (default p) picks the denominator,
     ``ordering`` how the eigenvalues are ranked (``condition_ratio``)."""
-    if ordering not in ORDERINGS:
-        raise ValueError(f"ordering: unknown {ordering!r}; allowed: {', '.join(ORDERINGS)}")
+    _ranked([], ordering)  # refuses an unknown ordering before any training
     eigenvalues, p = [], None
     for n in n_values:
         f, w = build(int(n))
