@@ -1,5 +1,6 @@
 """The driver and Adam: the optimizer against a hand-written Adam, loss decrease, phase
-and iteration accounting, the non-finite stop, compiled once per phase, float64."""
+and iteration accounting, the non-finite stop, compiled once per phase, float64; the stop
+codes (one enumeration, numbers and messages fixed: run folders store them)."""
 
 from typing import ClassVar
 
@@ -10,7 +11,9 @@ import numpy as np
 import pytest
 
 import jpinn
-from jpinn.optim import LBFGS, NONFINITE, RUNNING, Adam, AbstractOptimizer
+from jpinn.optim import (
+    LBFGS, NONFINITE, RUNNING, STOP_REASONS, AbstractOptimizer, Adam, StopReason, stop_reason,
+)
 from jpinn.optim._base import base_info
 
 
@@ -135,6 +138,30 @@ class _Exploding(AbstractOptimizer):
         (loss, _), g = jax.value_and_grad(f, has_aux=True)(w)
         w_new = jnp.where(state >= 5, jnp.nan, w - 1e-3 * g)
         return w_new, state + 1, base_info(loss, jnp.linalg.norm(g))
+
+
+def test_stop_codes_are_one_enumeration_with_fixed_numbers():
+    # run folders and summaries hold these numbers next to their messages: they never move
+    assert {r.name: int(r) for r in StopReason} == {
+        "RUNNING": 0, "NONFINITE": 1, "GRAD_TOLERANCE": 2, "DIRECTION_TOLERANCE": 3, "STEP_TOLERANCE": 4,
+        "LOSS_TOLERANCE": 5, "LINE_SEARCH_STALL": 6, "ARMIJO_FAILED": 7, "PRECONDITIONER_FAILED": 8,
+        "CG_BREAKDOWN": 9, "DIVERGED": 20,
+    }
+    assert StopReason(0).message == "budget" and StopReason.NONFINITE.message.startswith("non-finite")
+    assert stop_reason(6) == StopReason.LINE_SEARCH_STALL.message and stop_reason(np.int32(7)).startswith("Armijo")
+    assert stop_reason(99) == "code 99"  # a code this version does not know
+    assert dict(STOP_REASONS) == {int(r): r.message for r in StopReason}
+    with pytest.raises(TypeError):
+        STOP_REASONS[99] = "read-only"
+    # the modules' names are the same codes, as plain ints
+    from jpinn.optim.gd import ARMIJO_FAILED as GD_ARMIJO
+    from jpinn.optim.lbfgs import LINE_SEARCH_STALL
+    from jpinn.optim.nncg import ARMIJO_FAILED, CG_BREAKDOWN, PRECONDITIONER_FAILED
+    from jpinn.train import DIVERGED
+
+    assert (RUNNING, NONFINITE, LINE_SEARCH_STALL, ARMIJO_FAILED, GD_ARMIJO, PRECONDITIONER_FAILED, CG_BREAKDOWN,
+            DIVERGED) == (0, 1, 6, 7, 7, 8, 9, 20)
+    assert all(type(code) is int for code in (RUNNING, NONFINITE, ARMIJO_FAILED, DIVERGED))
 
 
 def test_non_finite_step_ends_the_phase_keeping_finite_parameters(tiny_problem):

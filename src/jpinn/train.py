@@ -19,11 +19,10 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
-from .optim import NONFINITE, RUNNING, STOP_REASONS, AbstractOptimizer, any_member, register_stop_reason
+from .optim import NONFINITE, RUNNING, AbstractOptimizer, StopReason, any_member, stop_reason
 
-DIVERGED = register_stop_reason(
-    20, "diverged: loss above divergence x the loss where the phase started (kept the parameters before the step)"
-)
+# the divergence guard's stop code, as a plain int (jpinn.optim.StopReason names them all)
+DIVERGED = int(StopReason.DIVERGED)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -488,7 +487,7 @@ def drive(engine, w, *, log_every, callbacks, progress, checkpoints, checkpoint_
                     seconds=seconds[k],
                     compile_seconds=compile_seconds,
                     stop_code=status[k],
-                    stop_reason=STOP_REASONS.get(status[k], f"code {status[k]}"),
+                    stop_reason=stop_reason(status[k]),
                     loss=loss[k],
                 )
             )

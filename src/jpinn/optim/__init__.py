@@ -7,13 +7,15 @@ from ._base import (
     RUNNING as RUNNING,
     STOP_REASONS as STOP_REASONS,
     AbstractOptimizer as AbstractOptimizer,
+    StopReason as StopReason,
     any_member as any_member,
-    register_stop_reason as register_stop_reason,
+    stop_reason as stop_reason,
 )
 from .adam import Adam as Adam
+from .gd import GD as GD
 from .lbfgs import LBFGS as LBFGS, LBFGSMemory as LBFGSMemory, LBFGSState as LBFGSState
-from .linesearch import strong_wolfe as strong_wolfe
-from .nncg import GD as GD, NNCG as NNCG, NNCGState as NNCGState, armijo as armijo
+from .linesearch import armijo as armijo, strong_wolfe as strong_wolfe
+from .nncg import NNCG as NNCG, NNCGState as NNCGState
 
 OPTIMIZERS: dict[str, type[AbstractOptimizer]] = {cls.name: cls for cls in (Adam, LBFGS, NNCG, GD)}
 

@@ -14,8 +14,8 @@ and ``info`` are pytrees of fixed-shape arrays, so a step compiles once and runs
 - ``iterations``: how many iterations the step counts for (the study's counting: an
   L-BFGS outer step of 20 inner iterations counts 20),
 - ``evaluations``: how many loss-and-gradient evaluations the step made,
-- ``status``: 0 while the method can go on, else a code of ``STOP_REASONS`` that ends
-  the phase after this step;
+- ``status``: 0 while the method can go on, else a ``StopReason`` code that ends the
+  phase after this step (an int32 array: the enumeration only names the codes);
 
 and anything else the method wants logged. Optimizers never log, print or touch files.
 """
@@ -24,20 +24,76 @@ from __future__ import annotations
 
 import abc
 import dataclasses
+import enum
 import math
+import types
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 
-# Why a phase ended. 0 and 1 are set by the driver; optimizers return codes >= 2.
-RUNNING = 0
-NONFINITE = 1
-STOP_REASONS: dict[int, str] = {
-    RUNNING: "budget",
-    NONFINITE: "non-finite loss, gradient or parameters (kept the last finite parameters)",
-}
+
+class StopReason(enum.IntEnum):
+    """Why a phase ended: every stop code of jpinn, with its message.
+
+    0 and 1 are set by the driver, 20 by its divergence guard; optimizers return codes
+    2..9. The integers are stored in log records, run folders and summaries (``stop_code``
+    next to ``stop_reason``, the message), so a code keeps its number and its message for
+    good; a new one takes the next free number. Inside compiled code a status is a plain
+    int32 array: the enumeration only names its codes, and the modules' names for them
+    (``RUNNING``, ``ARMIJO_FAILED``, ``DIVERGED``, ...) are those codes as plain ints.
+    ``StopReason(code).message`` is a code's message; ``stop_reason(code)`` also names a
+    code this enumeration does not hold.
+    """
+
+    message: str
+
+    def __new__(cls, code: int, message: str):
+        member = int.__new__(cls, code)
+        member._value_ = code
+        member.message = message
+        return member
+
+    # the driver (jpinn.train)
+    RUNNING = 0, "budget"
+    NONFINITE = 1, "non-finite loss, gradient or parameters (kept the last finite parameters)"
+    # L-BFGS (jpinn.optim.lbfgs)
+    GRAD_TOLERANCE = 2, "gradient below tolerance_grad (max|g| <= tolerance_grad)"
+    DIRECTION_TOLERANCE = 3, "directional derivative above -tolerance_change (g^T d > -tolerance_change)"
+    STEP_TOLERANCE = 4, "step below tolerance_change (max|t d| <= tolerance_change)"
+    LOSS_TOLERANCE = 5, "loss change below tolerance_change"
+    LINE_SEARCH_STALL = 6, "line search found no acceptable step (no trial lowered the loss: t = 0)"
+    # Armijo backtracking (jpinn.optim.linesearch.armijo: NNCG and GD)
+    ARMIJO_FAILED = 7, "Armijo backtracking found no decrease within max_backtracks"
+    # NNCG (jpinn.optim.nncg)
+    PRECONDITIONER_FAILED = 8, (
+        "Nystrom preconditioner not finite (Cholesky and its eigendecomposition fallback both failed)"
+    )
+    CG_BREAKDOWN = 9, "CG breakdown: non-finite curvature p^T (H + mu I) p or residual"
+    # the driver's divergence guard (jpinn.train)
+    DIVERGED = 20, (
+        "diverged: loss above divergence x the loss where the phase started"
+        " (kept the parameters before the step)"
+    )
+
+
+def stop_reason(code: int) -> str:
+    """The message of stop code ``code``; ``"code N"`` for a code jpinn does not know
+    (a run folder written by a later version, say)."""
+    try:
+        return StopReason(int(code)).message
+    except ValueError:
+        return f"code {int(code)}"
+
+
+# the driver's codes under their own names, as plain ints (what a status array and a phase's
+# stop_code hold); the optimizers' codes are named likewise in their modules
+RUNNING = int(StopReason.RUNNING)
+NONFINITE = int(StopReason.NONFINITE)
+# code -> message, read-only (derived from StopReason)
+STOP_REASONS: Mapping[int, str] = types.MappingProxyType({int(r): r.message for r in StopReason})
 
 
 # the vmap axis of an ensemble's members (jpinn.ensemble)
@@ -58,14 +114,6 @@ def any_member(flag):
         return jax.lax.psum(jnp.asarray(flag).astype(jnp.int32), ENSEMBLE_AXIS) > 0
     except NameError:  # no ensemble axis: a solo run
         return flag
-
-
-def register_stop_reason(code: int, reason: str) -> int:
-    """Give a stop code a human-readable reason (for optimizers added later)."""
-    if code in STOP_REASONS and STOP_REASONS[code] != reason:
-        raise ValueError(f"stop code {code} is already {STOP_REASONS[code]!r}")
-    STOP_REASONS[code] = reason
-    return code
 
 
 def check_positive(optimizer: str, field: str, value: Any, *, integer: bool = False) -> None:

@@ -18,7 +18,7 @@ rules, kept exactly:
 Where the reference would go on calling its step without ever moving again (a gradient
 below tolerance, no descent direction, a line search that accepted nothing, t = 0: the
 study's Figure 9 stall), jpinn ends the phase with that reason as its status
-(``STOP_REASONS``). A small step or a flat loss ends the outer step only, as in the
+(a ``StopReason``). A small step or a flat loss ends the outer step only, as in the
 reference, and is logged as ``break_reason``; ``stop_on_tolerance=True`` makes them end
 the phase too (what a "run to convergence" comparison wants).
 
@@ -36,18 +36,15 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, Int
 
-from ._base import RUNNING, AbstractOptimizer, any_member, base_info, check_positive, register_stop_reason
+from ._base import RUNNING, AbstractOptimizer, StopReason, any_member, base_info, check_positive
 from .linesearch import LineSearchResult, strong_wolfe
 
-GRAD_TOLERANCE = register_stop_reason(2, "gradient below tolerance_grad (max|g| <= tolerance_grad)")
-DIRECTION_TOLERANCE = register_stop_reason(
-    3, "directional derivative above -tolerance_change (g^T d > -tolerance_change)"
-)
-STEP_TOLERANCE = register_stop_reason(4, "step below tolerance_change (max|t d| <= tolerance_change)")
-LOSS_TOLERANCE = register_stop_reason(5, "loss change below tolerance_change")
-LINE_SEARCH_STALL = register_stop_reason(
-    6, "line search found no acceptable step (no trial lowered the loss: t = 0)"
-)
+# this module's stop codes, as plain ints (jpinn.optim.StopReason names them all)
+GRAD_TOLERANCE = int(StopReason.GRAD_TOLERANCE)
+DIRECTION_TOLERANCE = int(StopReason.DIRECTION_TOLERANCE)
+STEP_TOLERANCE = int(StopReason.STEP_TOLERANCE)
+LOSS_TOLERANCE = int(StopReason.LOSS_TOLERANCE)
+LINE_SEARCH_STALL = int(StopReason.LINE_SEARCH_STALL)
 
 CURVATURE_THRESHOLD = 1e-10  # the reference stores (s, y) only when y^T s exceeds this
 

@@ -1,4 +1,6 @@
-"""Strong-Wolfe line search with the reference optimizer's rules (PAPER.md section 3).
+"""The line searches: strong Wolfe (L-BFGS) and Armijo backtracking (NNCG and GD).
+
+Strong-Wolfe line search with the reference optimizer's rules (PAPER.md section 3).
 
 The study's L-BFGS is PyTorch's, whose line search is the bracketing-then-zoom search of
 Nocedal & Wright (Algorithms 3.5 and 3.6) with these particular choices, reproduced here:
@@ -18,6 +20,10 @@ The search returns the best point found (the bracket's low end), which can be t 
 no trial lowered the loss: the caller reads that as a stall (the study's Figure 9).
 Everything is one ``lax.while_loop`` per phase, one loss-and-gradient evaluation per
 iteration, so it compiles into the optimizer step.
+
+``armijo`` is the study's Armijo backtracking (Algorithm 7): from t = 1, multiply t by
+``factor`` until the loss decreases enough, at most ``max_backtracks`` times; one loss
+evaluation per trial, in one ``lax.while_loop``.
 """
 
 from __future__ import annotations
@@ -220,3 +226,25 @@ def strong_wolfe(
         step=state.bt[low], loss=state.bf[low], grad=state.bg[low],
         evaluations=state.evaluations, wolfe=state.wolfe,
     )
+
+
+def armijo(value, w, direction, loss, gtd, *, alpha: float = 0.1, factor: float = 0.5, max_backtracks: int = 30):
+    """Largest t in {1, factor, factor^2, ...} with L(w - t d) <= L(w) - alpha t g^T d.
+
+    Algorithm 7 of the study. Returns (t, loss at w - t d, backtracks, success); on failure
+    (``max_backtracks`` reached) t = 0 and the loss is L(w).
+    """
+
+    def cond(state):
+        t, f_t, k = state
+        return (~(f_t <= loss - alpha * t * gtd)) & (k < max_backtracks)
+
+    def body(state):
+        t, _, k = state
+        t = t * factor
+        return t, value(w - t * direction), k + 1
+
+    t0 = jnp.ones((), loss.dtype)
+    t, f_t, k = jax.lax.while_loop(cond, body, (t0, value(w - direction), jnp.int32(0)))
+    ok = f_t <= loss - alpha * t * gtd
+    return jnp.where(ok, t, 0.0), jnp.where(ok, f_t, loss), k, ok

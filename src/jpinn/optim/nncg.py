@@ -21,7 +21,7 @@ One step:
    non-descent d as it is (the next CG warm-starts from it) and Armijo's test, with
    g^T d <= 0, then accepts a step that raises the loss by up to alpha t |g^T d|. Either
    way the step is flagged (``nondescent``);
-4. Armijo backtracking from t = 1 (Algorithm 7): halve t while
+4. Armijo backtracking from t = 1 (Algorithm 7, ``linesearch.armijo``): halve t while
    L(w - t d) > L(w) - alpha t g^T d, at most ``max_backtracks`` times;
 5. w <- w - t d.
 A preconditioner that is not finite (its sketch met non-finite Hessian-vector products, so
@@ -45,37 +45,17 @@ from jaxtyping import Array, Float, Int, PRNGKeyArray
 from .. import rng
 from ..linalg import hvp_block, nystrom, nystrom_inverse, pcg, scalar_loss, value_grad_hvp
 from ..linalg.nystrom import SHIFTS, Nystrom
-from ._base import RUNNING, AbstractOptimizer, any_member, base_info, check_fraction, check_positive, register_stop_reason
-
-ARMIJO_FAILED = register_stop_reason(7, "Armijo backtracking found no decrease within max_backtracks")
-PRECONDITIONER_FAILED = register_stop_reason(
-    8, "Nystrom preconditioner not finite (Cholesky and its eigendecomposition fallback both failed)"
+from ._base import (
+    RUNNING, AbstractOptimizer, StopReason, any_member, base_info, check_fraction, check_positive,
 )
-CG_BREAKDOWN = register_stop_reason(9, "CG breakdown: non-finite curvature p^T (H + mu I) p or residual")
+from .linesearch import armijo
+
+# this module's stop codes, as plain ints (jpinn.optim.StopReason names them all)
+ARMIJO_FAILED = int(StopReason.ARMIJO_FAILED)
+PRECONDITIONER_FAILED = int(StopReason.PRECONDITIONER_FAILED)
+CG_BREAKDOWN = int(StopReason.CG_BREAKDOWN)
 FORCING = ("fixed", "sqrt_grad")
 NONDESCENT = ("fallback", "keep")
-
-
-def armijo(value, w, direction, loss, gtd, *, alpha: float = 0.1, factor: float = 0.5, max_backtracks: int = 30):
-    """Largest t in {1, factor, factor^2, ...} with L(w - t d) <= L(w) - alpha t g^T d.
-
-    Algorithm 7 of the study. Returns (t, loss at w - t d, backtracks, success); on failure
-    (``max_backtracks`` reached) t = 0 and the loss is L(w).
-    """
-
-    def cond(state):
-        t, f_t, k = state
-        return (~(f_t <= loss - alpha * t * gtd)) & (k < max_backtracks)
-
-    def body(state):
-        t, _, k = state
-        t = t * factor
-        return t, value(w - t * direction), k + 1
-
-    t0 = jnp.ones((), loss.dtype)
-    t, f_t, k = jax.lax.while_loop(cond, body, (t0, value(w - direction), jnp.int32(0)))
-    ok = f_t <= loss - alpha * t * gtd
-    return jnp.where(ok, t, 0.0), jnp.where(ok, f_t, loss), k, ok
 
 
 class NNCGState(eqx.Module):
@@ -195,32 +175,3 @@ class NNCG(AbstractOptimizer):
         new_state = NNCGState(preconditioner, direction, key, state.step_count + 1)
         return w_new, new_state, info
 
-
-class GD(AbstractOptimizer):
-    """Gradient descent with the same Armijo backtracking (the study's control)."""
-
-    armijo_alpha: float = 0.1
-    armijo_factor: float = 0.5
-    max_backtracks: int = 30
-
-    name: ClassVar[str] = "gd"
-
-    def __check_init__(self):
-        check_positive(self.name, "max_backtracks", self.max_backtracks, integer=True)
-        for field in ("armijo_alpha", "armijo_factor"):
-            check_fraction(self.name, field, getattr(self, field))
-
-    def init(self, f, w):
-        return jnp.int32(0)
-
-    def step(self, f, w, state):
-        value = scalar_loss(f)
-        loss, grad = jax.value_and_grad(value)(w)
-        gtd = jnp.vdot(grad, grad)
-        t, _, backtracks, ok = armijo(
-            value, w, grad, loss, gtd,
-            alpha=self.armijo_alpha, factor=self.armijo_factor, max_backtracks=self.max_backtracks,
-        )
-        info = base_info(loss, jnp.sqrt(gtd), 1, jnp.where(ok, RUNNING, ARMIJO_FAILED), 2 + backtracks)
-        info.update(step_size=t, backtracks=backtracks)
-        return jnp.where(ok, w - t * grad, w), state + 1, info
