@@ -67,6 +67,7 @@ def _finished(runs) -> str:
 
 def write_figures(rows, runs, out: Path) -> list[Path]:
     from jpinn import io, plot, report
+    from jpinn.experiment import load_run
     from jpinn.report import FINE_TUNERS, fine_tune_factor, method_label
 
     paths = []
@@ -85,7 +86,7 @@ def write_figures(rows, runs, out: Path) -> list[Path]:
             plot.plot_curves(curves, path, title=f"{problem}: the last phase, from where Adam+L-BFGS ended",
                              last_phase=True)
             paths.append(path)
-        loaded = [(method_label(r.method), io.load_run(r.best.path)) for r in members]
+        loaded = [(method_label(r.method), load_run(r.best.path)) for r in members]
         path = out / f"fields-{slug}.png"
         plot.plot_fields([(label, run.model) for label, run in loaded], loaded[0][1].pde, path)
         paths.append(path)

@@ -33,12 +33,13 @@ def main(argv=None) -> int:
         print(f"plot.py: error: --labels: one per run, got {len(args.labels)} for {len(args.runs)} runs", file=sys.stderr)
         return 2
     from jpinn import io, plot, report
+    from jpinn.experiment import load_run
 
     labels = args.labels or [Path(r).resolve().name for r in args.runs]
     try:
         records = [report.read_run(r) for r in args.runs]
         metrics = [io.read_metrics(r) for r in args.runs]
-        loaded = [io.load_run(r) for r in args.runs]
+        loaded = [load_run(r) for r in args.runs]
     except io.RunFolderError as error:
         print(f"plot.py: error: {error}", file=sys.stderr)
         return 2

@@ -72,7 +72,9 @@ def parse(argv):
     parser.add_argument("--config", nargs="+", metavar="OVERRIDE", help="train a run from these Hydra overrides first")
     parser.add_argument("--condition-sweep", action="store_true", help="the study's Figure 10 set-up instead")
     parser.add_argument("--analyses", nargs="+", choices=ANALYSES, default=None)
-    parser.add_argument("--components", nargs="+", choices=COMPONENTS, default=list(COMPONENTS))
+    parser.add_argument("--components", nargs="+", default=None, metavar="COMPONENT",
+                        help="total and the run's condition names (default: all of them; the study's: "
+                             + " ".join(COMPONENTS) + ")")
     parser.add_argument("--probes", type=_positive, default=10)
     parser.add_argument("--steps", type=_positive, default=100)
     parser.add_argument("--top", type=_positive, default=5, help="number of top eigenvalues")
@@ -181,8 +183,13 @@ def analyse_run(run_dir: Path, args) -> tuple[dict, dict]:
         if "preconditioned" in wanted else None
     if factor is not None:
         summary["lbfgs_pairs"] = int(factor.s.shape[0])
+    allowed = analysis.components_of(f)
+    components = args.components or list(allowed)
+    for component in components:
+        if component not in allowed:
+            raise jpinn.io.RunFolderError(f"--components: {run_dir} has no component {component!r}; allowed: {', '.join(allowed)}")
 
-    for component in args.components:
+    for component in components:
         t0 = time.perf_counter()
         if "density" in wanted:
             density = analysis.hessian_density(f, w, component, **slq)
@@ -206,7 +213,7 @@ def analyse_run(run_dir: Path, args) -> tuple[dict, dict]:
                             ("top", top))})
         print(f"{component}: {time.perf_counter() - t0:.1f} s", flush=True)
     if "condition" in wanted:
-        for component in args.components:
+        for component in components:
             t0 = time.perf_counter()
             estimate = analysis.hessian_condition(f, w, component, rtol=args.condition_rtol,
                                                   max_steps=args.condition_steps, seed=args.seed)

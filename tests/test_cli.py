@@ -38,9 +38,15 @@ def _options():
     return [(g.name, f.stem) for g in groups for f in sorted(g.glob("*.yaml"))]
 
 
+# what an option needs next to it: the problems beyond the study's grid sample their points,
+# the user-problem option names a class (here a shipped one, through its module path)
+NEEDS = {("pde", "custom"): ["pde._target_=jpinn.problems.Heat", "data=sampled"],
+         **{("pde", name): ["data=sampled"] for name in ("heat", "poisson", "helmholtz", "kovasznay")}}
+
+
 @pytest.mark.parametrize("group,option", _options())
 def test_every_option_composes_and_validates(group, option):
-    config = _compose([f"{group}={option}"])
+    config = _compose([f"{group}={option}", *NEEDS.get((group, option), [])])
     assert validate(config) is config
     run_phases = jpinn.experiment.build_phases(config["optimizer"])
     assert run_phases and all(p.iterations > 0 for p in run_phases)
@@ -56,7 +62,9 @@ def test_command_line_overrides_reach_the_objects():
 
 
 BAD = [
-    (["pde=heat"], "pde/heat"),
+    (["pde=stokes"], "pde/stokes"),
+    (["pde=poisson"], "data.name"),
+    (["pde=poisson", "data=sampled", "data.points.residual=0"], "data.points.residual"),
     (["model=cnn"], "model/cnn"),
     (["optimizer=sgd"], "optimizer/sgd"),
     (["model.widht=3"], "model.widht"),
@@ -124,7 +132,8 @@ def _run(args, cwd):
     )
 
 
-@pytest.mark.parametrize("args", [["model.width=0"], ["pde=heat"], ["optimizer.learning_rate=-1"]])
+@pytest.mark.parametrize("args", [["model.width=0"], ["pde=stokes"], ["optimizer.learning_rate=-1"],
+                                  ["pde=custom", "pde._target_=missing_module.Problem", "data=sampled"]])
 def test_bad_input_exits_non_zero_without_a_run_folder(tmp_path, args):
     out = _run([*args, f"hydra.run.dir={tmp_path}/run"], tmp_path)
     assert out.returncode == 2

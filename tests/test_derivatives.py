@@ -8,16 +8,20 @@ import numpy as np
 import pytest
 
 import jpinn
-from jpinn.derivatives import TERMS, derivatives, resolve_method, taylor_mlp
+from jpinn.derivatives import STUDY_VARIABLES, Variables, evaluate_terms, resolve_method, taylor_mlp
 from jpinn.linalg import hvp, hvp_block, value_grad_hvp
 from jpinn.loss import resolve_block_size
 
+TERMS = ("u", "u_x", "u_t", "u_xx", "u_tt", "u_xt")
 TERM_SETS = [TERMS, ("u",), ("u_x",), ("u_t",), ("u", "u_t"), ("u_x", "u_t"), ("u_xx", "u_tt"), ("u_xt",), ("u_tt", "u")]
 
 
-def _points(dtype, n=7):
-    key_x, key_t = jax.random.split(jax.random.PRNGKey(3))
-    return jax.random.uniform(key_x, (n,), dtype, -2.0, 2.0), jax.random.uniform(key_t, (n,), dtype)
+def _points(dtype, n=7, d=2):
+    return jax.random.uniform(jax.random.PRNGKey(3), (n, d), dtype, -2.0, 2.0)
+
+
+def _parse(terms, variables=STUDY_VARIABLES):
+    return [variables.parse(t) for t in terms]
 
 
 def test_taylor_equals_one_layer_network_by_hand(x64):
@@ -26,31 +30,32 @@ def test_taylor_equals_one_layer_network_by_hand(x64):
     rng = np.random.default_rng(0)
     W1, b1 = rng.normal(size=(5, 2)), rng.normal(size=5)
     W2, b2 = rng.normal(size=(1, 5)), rng.normal(size=1)
-    x, t = (np.asarray(a) for a in _points(x64))
+    p = np.asarray(_points(x64))
+    x, t = p[:, 0], p[:, 1]
     th = np.tanh(np.outer(x, W1[:, 0]) + np.outer(t, W1[:, 1]) + b1)
     s = 1 - th**2
     dd = -2 * th * s
     v, a, c = W2[0], W1[:, 0], W1[:, 1]
     expected = {
-        "u": th @ v + b2[0], "u_x": s @ (v * a), "u_t": s @ (v * c),
-        "u_xx": dd @ (v * a * a), "u_tt": dd @ (v * c * c), "u_xt": dd @ (v * a * c),
+        (): th @ v + b2[0], (0,): s @ (v * a), (1,): s @ (v * c),
+        (0, 0): dd @ (v * a * a), (1, 1): dd @ (v * c * c), (0, 1): dd @ (v * a * c),
     }
     weights = [jnp.asarray(W1), jnp.asarray(W2)]
     biases = [jnp.asarray(b1), jnp.asarray(b2)]
-    for terms in TERM_SETS:
-        got = taylor_mlp(weights, biases, jnp.asarray(x), jnp.asarray(t), terms)
-        assert list(got) == list(terms)
-        for term in terms:
-            np.testing.assert_allclose(got[term], expected[term], rtol=1e-12, atol=1e-12, err_msg=term)
+    got = taylor_mlp(weights, biases, jnp.asarray(p), (0, 1), ((0, 0), (1, 1), (0, 1)))
+    assert list(got) == [(), (0,), (1,), (0, 0), (1, 1), (0, 1)]
+    for stream, value in expected.items():
+        np.testing.assert_allclose(got[stream][:, 0], value, rtol=1e-12, atol=1e-12, err_msg=str(stream))
 
 
 @pytest.mark.parametrize("depth", [1, 3])
 def test_every_method_agrees_on_the_network(depth, x64):
     model = jpinn.models.MLP(width=9, depth=depth, key=jax.random.PRNGKey(1), dtype=x64)
-    x, t = _points(x64)
+    p = _points(x64)
     for terms in TERM_SETS:
-        results = {m: derivatives(model, terms, x, t, m) for m in ("reverse", "forward", "taylor", "auto")}
+        results = {m: evaluate_terms(model, terms, p, method=m) for m in ("reverse", "forward", "taylor", "auto")}
         for method, got in results.items():
+            assert list(got) == list(terms)
             for term in terms:
                 np.testing.assert_allclose(got[term], results["reverse"][term], rtol=1e-12, atol=1e-12,
                                            err_msg=f"{method} {term}")
@@ -58,27 +63,87 @@ def test_every_method_agrees_on_the_network(depth, x64):
 
 def test_every_method_agrees_float32():
     model = jpinn.models.MLP(width=20, depth=3, key=jax.random.PRNGKey(1))
-    x, t = _points(jnp.float32, n=50)
-    ref = derivatives(model, TERMS, x, t, "reverse")
+    p = _points(jnp.float32, n=50)
+    ref = evaluate_terms(model, TERMS, p, method="reverse")
     for method in ("forward", "taylor"):
-        got = derivatives(model, TERMS, x, t, method)
+        got = evaluate_terms(model, TERMS, p, method=method)
         for term in TERMS:
             assert got[term].dtype == jnp.float32
             scale = float(jnp.max(jnp.abs(ref[term])))
             np.testing.assert_allclose(got[term], ref[term], atol=1e-5 * max(scale, 1.0), err_msg=f"{method} {term}")
 
 
+@pytest.mark.parametrize("coordinates,time", [(("x", "y"), None), (("x", "y", "t"), "t"), (("x1", "x2", "x10"), None)])
+@pytest.mark.parametrize("scaled", [False, True])
+def test_every_method_matches_jacfwd_and_hessian_with_several_fields(coordinates, time, scaled, x64):
+    # every term of every field up to second order, mixed ones and the Laplacian, against
+    # jax.jacfwd / jax.hessian of the network at each point
+    d = len(coordinates)
+    variables = Variables(coordinates, ("u", "v", "p"), time)
+    scaling = ((-1.0,) * d, (3.0,) * d) if scaled else None
+    model = jpinn.models.MLP(width=8, depth=2, in_size=d, out_size=3, input_scaling=scaling,
+                             key=jax.random.PRNGKey(4), dtype=x64)
+    p = _points(x64, n=6, d=d)
+    jac = jax.vmap(jax.jacfwd(model))(p)       # (n, k, d)
+    hess = jax.vmap(jax.hessian(model))(p)     # (n, k, d, d)
+    value = model.predict(p)
+    space = [i for i, c in enumerate(coordinates) if c != time]
+    expected = {}
+    for k, field in enumerate(variables.fields):
+        expected[field] = value[:, k]
+        expected[f"lap_{field}"] = sum(hess[:, k, i, i] for i in space)
+        for i, a in enumerate(coordinates):
+            expected[f"{field}_{a}"] = jac[:, k, i]
+            for j, b in enumerate(coordinates):
+                expected[f"{field}_{a}{b}"] = hess[:, k, i, j]
+    terms = variables.all_terms()
+    run = eqx.filter_jit(lambda model, p, terms, method: evaluate_terms(model, terms, p, variables, method))
+    for method in ("taylor", "forward", "reverse", "auto"):
+        got = run(model, p, terms, method)
+        for term in terms:
+            np.testing.assert_allclose(got[term], expected[term], rtol=1e-11, atol=1e-12, err_msg=f"{method} {term}")
+    # subsets: one field, one mixed term, first derivatives of two fields
+    for subset in ((f"v_{coordinates[0]}",), (f"u_{coordinates[0]}{coordinates[-1]}",),
+                   (f"u_{coordinates[1]}", f"p_{coordinates[0]}"), ("lap_v", "p")):
+        for method in ("taylor", "forward", "reverse"):
+            got = run(model, p, subset, method)
+            for term in subset:
+                np.testing.assert_allclose(got[term], expected[term], rtol=1e-11, atol=1e-12, err_msg=f"{method} {term}")
+
+
+def test_term_names_are_parsed_with_the_problems_names():
+    v = Variables(("x1", "x10", "t"), ("u", "rho"), "t")
+    assert v.parse("u_x1x10").directions == (0, 1)
+    assert v.parse("u_x10x1").directions == (0, 1)
+    assert v.parse("rho_tt").directions == (2, 2) and v.parse("rho_tt").field == 1
+    assert v.parse("lap_u").laplacian and v.parse("lap_u").directions == (0, 1)
+    for bad, message in (("w_x1", "'w' is not a field"), ("u_x2", "not one or two coordinates"),
+                         ("u_x1x1x1", "not one or two coordinates"), ("lap_w", "'w' is not a field")):
+        with pytest.raises(ValueError, match=message):
+            v.parse(bad)
+    with pytest.raises(ValueError, match="ambiguous"):
+        Variables(("a", "ab", "b", "bb"), ("u",)).parse("u_abb")  # a|bb or ab|b
+    with pytest.raises(ValueError, match="no '_'"):
+        Variables(("x_1",), ("u",))
+    with pytest.raises(ValueError, match="names repeat"):
+        Variables(("x", "x"), ("u",))
+
+
 def test_auto_picks_taylor_for_networks_and_generic_methods_otherwise():
     model = jpinn.models.MLP(width=4, depth=2, key=jax.random.PRNGKey(0))
-    plain = lambda x, t: x * t  # noqa: E731
-    assert resolve_method(model, ("u_xx",)) == "taylor"
-    assert resolve_method(model, ("u", "u_t")) == "taylor"
-    assert resolve_method(model, ("u_x", "u_t")) == "reverse"  # one backward pass for both
-    assert resolve_method(plain, ("u_xx",)) == "forward"
-    assert resolve_method(plain, ("u_x",)) == "reverse"
-    assert resolve_method(plain, ("u_x",), "forward") == "forward"
-    with pytest.raises(ValueError, match="method 'taylor' needs a field"):
-        resolve_method(plain, ("u",), "taylor")
+    plain = lambda p: p[:1] * p[1:]  # noqa: E731
+    assert resolve_method(model, _parse(("u_xx",))) == "taylor"
+    assert resolve_method(model, _parse(("u", "u_t"))) == "taylor"
+    assert resolve_method(model, _parse(("u_x", "u_t"))) == "reverse"  # one backward pass for both
+    assert resolve_method(plain, _parse(("u_xx",))) == "forward"
+    assert resolve_method(plain, _parse(("u_x",))) == "reverse"
+    assert resolve_method(plain, _parse(("u_x",)), "forward") == "forward"
+    with pytest.raises(ValueError, match="method 'taylor' needs a model"):
+        resolve_method(plain, _parse(("u",)), "taylor")
+    with pytest.raises(ValueError, match="derivatives: unknown method 'sideways'"):
+        evaluate_terms(plain, ("u",), jnp.zeros((2, 2)), method="sideways")
+    with pytest.raises(ValueError, match="unknown derivative term 'u_xxx'"):
+        evaluate_terms(plain, ("u_xxx",), jnp.zeros((2, 2)))
 
 
 def _problem(name, n_residual, dtype, block_size, width=7):
@@ -123,8 +188,8 @@ def test_hvp_block_batches_equal_vmapped(x64):
 
 def test_taylor_needs_a_taylor_model():
     class Plain(eqx.Module):
-        def __call__(self, x, t):
-            return x * t
+        def __call__(self, p):
+            return p[:1] * p[1:]
 
     pde = jpinn.pdes.make_pde("wave")
     data = jpinn.sample_collocation(pde, n_x=9, n_t=5, n_residual=10, seed=0)

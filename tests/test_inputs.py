@@ -36,7 +36,7 @@ VALID = {
     ("optimizer.b1", "0"), ("optimizer.b2", "0"),            # Adam's betas lie in [0, 1)
 }
 STRUCTURAL = [
-    (["pde=heat"], "pde"), (["model=cnn"], "model"), (["optimizer=sgd"], "optimizer"), (["data=sobol"], "data"),
+    (["pde=stokes"], "pde"), (["pde=heat"], "data.name"), (["model=cnn"], "model"), (["optimizer=sgd"], "optimizer"), (["data=sobol"], "data"),
     (["experiment=nope"], "experiment"), (["model.widht=3"], "model.widht"), (["+foo=1"], "foo"),
     (["+pde.gamma=1"], "pde.gamma"), (["+optimizer.momentum=0.9"], "momentum"), (["pde="], "pde"),
     (["model.width"], "model.width"), (["=3"], "no field name"), (["+optimizer.adam.momentum=0.9"], "momentum"), (["pde=wave", "pde.c2=0"], "pde.c2"),
@@ -47,6 +47,13 @@ STRUCTURAL = [
     (["optimizer=nncg", "optimizer.rank=0"], "rank"), (["optimizer=nncg", "optimizer.mu=-1"], "mu"),
     (["optimizer=nncg", "optimizer.shift=none"], "shift"), (["budget_scale=1e12"], "budget_scale"),
     (["resume="], "resume"),
+    (["pde=poisson", "data=sampled", "pde.dim=11"], "pde.dim"), (["pde=poisson", "data=sampled", "data.sampler=random"], "data.sampler"),
+    (["pde=poisson", "data=sampled", "+data.points.edge=3"], "data.points.edge"),
+    (["pde=poisson", "data=sampled", "+data.points.boundary=0"], "data.points.boundary"),
+    (["pde=poisson", "data=sampled", "+loss.weights.edge=2"], "loss.weights.edge"),
+    (["pde=custom", "pde._target_=no_such_module.Problem", "data=sampled"], "pde._target_"),
+    (["pde=custom", "pde._target_=jpinn.optim.Adam", "data=sampled"], "pde._target_"),
+    (["pde=poisson", "data=sampled", "+data.n_x=9"], "data.n_x"), (["pde=convection", "model.input_scaling=2"], "model.input_scaling"),
 ]
 
 

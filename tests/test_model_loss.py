@@ -39,8 +39,23 @@ def test_mlp_forward_by_hand():
     for layer in model.layers[:-1]:
         h = np.tanh(np.asarray(layer.weight) @ h + np.asarray(layer.bias))
     out = np.asarray(model.layers[-1].weight) @ h + np.asarray(model.layers[-1].bias)
-    assert float(model(jnp.float32(x), jnp.float32(t))) == pytest.approx(float(out[0]), rel=1e-5)
-    assert model.predict(jnp.array([[x, t], [x, t]])).shape == (2,)
+    assert float(model(jnp.array([x, t], jnp.float32))[0]) == pytest.approx(float(out[0]), rel=1e-5)
+    assert model.predict(jnp.array([[x, t], [x, t]])).shape == (2, 1)
+
+
+def test_mlp_any_sizes_and_input_scaling(x64):
+    # three inputs, two outputs; input scaling maps the box [lo, hi] onto [-1, 1]^3
+    lower, upper = (0.0, -2.0, 1.0), (4.0, 2.0, 3.0)
+    plain = MLP(width=5, depth=2, in_size=3, out_size=2, key=jax.random.PRNGKey(2), dtype=x64)
+    scaled = MLP(width=5, depth=2, in_size=3, out_size=2, input_scaling=(lower, upper), key=jax.random.PRNGKey(2),
+                 dtype=x64)
+    p = jnp.array([[1.0, 0.5, 2.5], [3.0, -1.0, 1.5]], x64)
+    unit = 2 * (p - jnp.array(lower)) / (jnp.array(upper) - jnp.array(lower)) - 1
+    np.testing.assert_allclose(scaled.predict(p), plain.predict(unit), rtol=1e-13)
+    assert plain.predict(p).shape == (2, 2)
+    assert jpinn.models.n_parameters(5, 2, 3, 2) == sum(x.size for x in jax.tree.leaves(plain))
+    with pytest.raises(ValueError, match="model.input_scaling"):
+        MLP(width=5, depth=2, in_size=3, input_scaling=((0, 0), (1, 1)), key=jax.random.PRNGKey(0))
 
 
 @pytest.mark.parametrize("bad", [0, -3, 2.5, "wide", True])
@@ -53,7 +68,7 @@ def test_bad_sizes(bad):
 
 def _finite_difference_loss(pde, model, data, h=1e-4):
     """The study's loss with derivatives by central differences of the network (float64)."""
-    u = lambda p: np.asarray(model.predict(jnp.asarray(p)))  # noqa: E731
+    u = lambda p: np.asarray(model.predict(jnp.asarray(p)))[:, 0]  # noqa: E731
     shift = lambda p, dx, dt: p + np.array([dx, dt])  # noqa: E731
 
     def terms(points, names):
@@ -70,9 +85,10 @@ def _finite_difference_loss(pde, model, data, h=1e-4):
 
     res, ini = np.asarray(data.residual_points), np.asarray(data.initial_points)
     left, right = np.asarray(data.boundary_left), np.asarray(data.boundary_right)
-    r = pde.residual(terms(res, pde.residual_terms), res[:, 0], res[:, 1])
-    i = pde.initial_residuals(terms(ini, pde.initial_terms), ini[:, 0])
-    b = pde.boundary_residuals(terms(left, ("u",)), terms(right, ("u",)), left[:, 1])
+    coords = lambda p: {"x": p[:, 0], "t": p[:, 1]}  # noqa: E731
+    r = pde.residual(terms(res, pde.residual_terms), coords(res))
+    i = pde.initial_residuals(terms(ini, pde.initial_terms), coords(ini))
+    b = pde.boundary_residuals(terms(left, ("u",)), terms(right, ("u",)), coords(left))
     mse = lambda parts: sum(float(np.mean(np.square(p))) for p in parts)  # noqa: E731
     return {"residual": mse((r,)), "initial": mse(i), "boundary": mse(b)}
 
@@ -129,3 +145,24 @@ def test_loss_gradient_and_hvp_agree_across_derivative_methods(name, tiny_proble
     for method in ("reverse", "taylor", "auto"):
         for a, b in zip(results["forward"], results[method]):
             np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("name", ["wave", "kovasznay"])
+def test_residual_vector_squares_to_the_loss(name, x64):
+    # r(w) with sum(r^2) = loss, each condition's block scaled by sqrt(weight / n)
+    problem = jpinn.problems.make_problem(name)
+    if name == "wave":
+        data = jpinn.sample_collocation(problem, n_x=17, n_t=9, n_residual=40, seed=0, dtype=x64)
+    else:
+        data = jpinn.sample_points(problem, points={"momentum_x": 30, "momentum_y": 30, "continuity": 30,
+                                                    "boundary_u": 20, "boundary_v": 20, "outflow_p": 10}, seed=0, dtype=x64)
+    box = problem.domain()
+    model = MLP(width=6, depth=2, in_size=len(box.coordinates), out_size=len(problem.fields),
+                key=jax.random.PRNGKey(0), dtype=x64)
+    loss, w0 = jpinn.build_loss(problem, model, data, weights={problem.conditions()[0].name: 3.0}, mse_factor=0.5)
+    r = eqx.filter_jit(lambda f, w: f.residuals(w))(loss, w0)
+    total, _ = eqx.filter_jit(loss)(w0)
+    np.testing.assert_allclose(float(jnp.sum(r**2)), float(total), rtol=1e-12)
+    # every point of every part appears once: the wave's initial has 2 parts, its boundary 2
+    expected = 40 + 2 * 17 + 2 * 9 if name == "wave" else 30 * 3 + 20 + 20 + 10
+    assert r.shape == (expected,)

@@ -1,57 +1,71 @@
-"""How the PDE terms u, u_x, u_t, u_xx, u_tt, u_xt of a scalar field u(x, t) are computed.
+"""Derivative terms of any field with respect to any coordinate, up to second order.
 
-PDE definitions never choose a differentiation method: they name the terms they need and
-this module returns them, evaluated at a batch of points. Three methods are offered:
+Problems never choose a differentiation method: a condition names the terms it reads and
+this module evaluates them on a batch of points. A term is written with the problem's own
+names (``Variables``):
 
-- ``"reverse"``: nested reverse mode (``jax.grad`` for first derivatives, ``jax.hessian``
-  for second ones), per point, vmapped over the points. The simple reference; works for
-  any field.
+- ``"u"``: the field u;
+- ``"u_x"``: du/dx; ``"v_y"``: dv/dy;
+- ``"u_xy"``: d2u/dxdy (the order of the two coordinates does not matter), ``"u_tt"``;
+- ``"lap_u"``: the Laplacian of u over the spatial coordinates (all but the time one).
+
+Coordinate names may have several characters (``x1 ... x10``); a term whose coordinates can
+be split in two ways is refused. Three methods are offered:
+
+- ``"reverse"``: nested reverse mode (``jax.grad``, ``jax.hessian``) per point, vmapped over
+  the points. The simple reference; works for any model.
 - ``"forward"``: nested forward mode (``jax.jvp`` of ``jax.jvp``) along the coordinate
-  directions, per point, vmapped over the points, so each layer runs as one
-  matrix-matrix product for the whole batch. Works for any field.
-- ``"taylor"``: second-order Taylor mode written out for a tanh network
-  (``taylor_mlp``): the value and exactly the requested derivative "streams" travel
-  through the layers together, all streams of a layer in one matrix product (for the
-  wave: u, u_x, u_t, u_xx, u_tt, five streams where nested ``jvp`` carries eight), and the
-  tanh chain rule is applied once per stream, in closed form. It needs a field that
-  implements ``taylor_terms(x, t, terms)`` (a ``TaylorField``; ``jpinn.models.MLP`` does).
-  ``jax.experimental.jet`` does the same generically but was no faster than nested
+  directions, per point, vmapped over the points and over the direction pairs, so each
+  layer runs as one matrix-matrix product for the whole batch. Works for any model.
+- ``"taylor"``: second-order Taylor mode written out for a tanh network (``taylor_mlp``):
+  the value and exactly the requested derivative "streams" travel through the layers
+  together, all streams of a layer in one matrix product (for the wave: u, u_x, u_t,
+  u_xx, u_tt, five streams where nested ``jvp`` carries eight), and the tanh chain rule is
+  applied once per stream, in closed form. Every output field comes out of the same
+  streams. It needs a model with ``taylor_streams`` (a ``TaylorModel``; ``jpinn.models.MLP``
+  has it). ``jax.experimental.jet`` does the same generically but was no faster than nested
   ``jvp`` here (it carries u twice and its tanh rule is a general series recursion).
 
-- ``"auto"`` (the default): reverse mode when the terms are u_x and u_t without second
-  derivatives (one backward pass yields both; Taylor mode would carry three streams),
-  otherwise ``taylor`` when the field supports it, else nested forward mode for second
-  derivatives and reverse mode for first ones. This was the fastest choice measured on
-  the 2-core CPU for each study PDE at widths 50 and 200 (convection: reverse 10-20%
-  faster than taylor; reaction, one direction: taylor 1.5x faster than reverse; wave:
-  taylor 1.6-2x faster than nested forward; ``benchmarks/cost.py --methods``).
+- ``"auto"`` (the default): reverse mode when the terms are first derivatives of one field
+  in two or more directions and no second derivative (one backward pass yields them all;
+  Taylor mode would carry one stream per direction), otherwise ``taylor`` when the model
+  supports it, else nested forward mode for second derivatives and reverse mode for first
+  ones. This was the fastest choice measured on the 2-core CPU for each study PDE at
+  widths 50 and 200 (convection: reverse 10-20% faster than taylor; reaction, one
+  direction: taylor 1.5x faster than reverse; wave: taylor 1.6-2x faster than nested
+  forward; ``benchmarks/cost.py --compare``).
 
-All methods give the same numbers to dtype tolerance (tested).
+All methods give the same numbers to dtype tolerance (tested against ``jax.jacfwd`` and
+``jax.hessian``).
 """
 
 from __future__ import annotations
 
+import itertools
+import re
 from collections.abc import Callable, Iterable, Sequence
 from typing import Protocol, runtime_checkable
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
-TERMS = ("u", "u_x", "u_t", "u_xx", "u_tt", "u_xt")
 METHODS = ("auto", "taylor", "forward", "reverse")
 DEFAULT_METHOD = "auto"
+_NAME = re.compile(r"[A-Za-z][A-Za-z0-9]*\Z")
 
-ScalarField = Callable[[Float[Array, ""], Float[Array, ""]], Float[Array, ""]]
+PointFunction = Callable[[Float[Array, " d"]], Float[Array, " k"]]
+Stream = tuple[int, ...]  # () the value, (i,) d/dx_i, (i, j) with i <= j d2/dx_i dx_j
 
 
 @runtime_checkable
-class TaylorField(Protocol):
-    """A field that evaluates its own derivative terms on a batch (the ``taylor`` method)."""
+class TaylorModel(Protocol):
+    """A model that propagates derivative streams itself (the ``taylor`` method)."""
 
-    def taylor_terms(
-        self, x: Float[Array, " n"], t: Float[Array, " n"], terms: tuple[str, ...]
-    ) -> dict[str, Float[Array, " n"]]: ...
+    def taylor_streams(
+        self, points: Float[Array, "n d"], first: tuple[int, ...], second: tuple[tuple[int, int], ...]
+    ) -> dict[Stream, Float[Array, "n k"]]: ...
 
 
 def check_method(method: str) -> str:
@@ -60,98 +74,231 @@ def check_method(method: str) -> str:
     return method
 
 
-def _check_terms(terms: Iterable[str]) -> tuple[str, ...]:
-    terms = tuple(terms)
+class Term(eqx.Module):
+    """A parsed term: ``field`` (index), ``order`` 0, 1 or 2 with its coordinate indices, or
+    the Laplacian (``laplacian=True``, over ``directions``)."""
+
+    name: str
+    field: int
+    directions: tuple[int, ...]
+    laplacian: bool = False
+
+    def streams(self) -> list[Stream]:
+        if self.laplacian:
+            return [(i, i) for i in self.directions]
+        return [self.directions]
+
+
+class Variables(eqx.Module):
+    """The names a problem's terms are written in: its coordinates (inputs, in column order),
+    its fields (outputs, in order) and which coordinate is time (excluded from ``lap_``)."""
+
+    coordinates: tuple[str, ...]
+    fields: tuple[str, ...] = ("u",)
+    time: str | None = None
+
+    def __check_init__(self):
+        for kind, names in (("coordinate", self.coordinates), ("field", self.fields)):
+            if not names:
+                raise ValueError(f"problem: at least one {kind} name is needed")
+            for name in names:
+                if not isinstance(name, str) or not _NAME.match(name):
+                    raise ValueError(f"problem: {kind} name {name!r} must be a letter then letters or digits (no '_')")
+            if len(set(names)) != len(names):
+                raise ValueError(f"problem: {kind} names repeat: {', '.join(names)}")
+        if "lap" in self.fields:
+            raise ValueError("problem: 'lap' cannot be a field name (lap_u is the Laplacian)")
+        if self.time is not None and self.time not in self.coordinates:
+            raise ValueError(f"problem: time coordinate {self.time!r} is not among {', '.join(self.coordinates)}")
+
+    @property
+    def space(self) -> tuple[str, ...]:
+        return tuple(c for c in self.coordinates if c != self.time)
+
+    def all_terms(self, order: int = 2) -> tuple[str, ...]:
+        """Every term up to ``order`` (the Laplacian with the second-order ones)."""
+        out = []
+        for f in self.fields:
+            out.append(f)
+            out += [f"{f}_{c}" for c in self.coordinates] if order >= 1 else []
+            if order >= 2:
+                out += [f"{f}_{a}{b}" for a, b in itertools.combinations_with_replacement(self.coordinates, 2)]
+                out.append(f"lap_{f}")
+        return tuple(out)
+
+    def _split(self, text: str) -> list[tuple[int, ...]]:
+        # every way of writing text as one or two coordinate names
+        ways = []
+        for i, a in enumerate(self.coordinates):
+            if text == a:
+                ways.append((i,))
+            elif text.startswith(a):
+                ways += [(i, j) for j, b in enumerate(self.coordinates) if text[len(a):] == b]
+        return ways
+
+    def parse(self, term: str) -> Term:
+        """The term named ``term``; a one-line ValueError naming what is allowed otherwise."""
+        allowed = f"fields {', '.join(self.fields)}; coordinates {', '.join(self.coordinates)}"
+        if not isinstance(term, str):
+            raise ValueError(f"unknown derivative term {term!r}; a term is a string such as u, u_x, u_xy or lap_u")
+        if term.startswith("lap_"):
+            field = term[4:]
+            if field not in self.fields:
+                raise ValueError(f"unknown derivative term {term!r}: {field!r} is not a field ({allowed})")
+            if not self.space:
+                raise ValueError(f"derivative term {term!r}: the problem has no spatial coordinate")
+            space = tuple(self.coordinates.index(c) for c in self.space)
+            return Term(term, self.fields.index(field), space, True)
+        field, _, rest = term.partition("_")
+        if field not in self.fields:
+            raise ValueError(f"unknown derivative term {term!r}: {field!r} is not a field ({allowed})")
+        if not _:
+            return Term(term, self.fields.index(field), ())
+        ways = {tuple(sorted(w)) for w in self._split(rest)}
+        if not ways:
+            raise ValueError(
+                f"unknown derivative term {term!r}: {rest!r} is not one or two coordinates ({allowed}; at most second order)"
+            )
+        if len(ways) > 1:
+            raise ValueError(f"derivative term {term!r} is ambiguous: {rest!r} splits into coordinates in several ways")
+        return Term(term, self.fields.index(field), ways.pop())
+
+
+STUDY_VARIABLES = Variables(("x", "t"), ("u",), "t")
+
+
+def _plan(terms: Sequence[Term]) -> tuple[tuple[int, ...], tuple[tuple[int, int], ...]]:
+    """The first-derivative directions and second-derivative pairs the terms need. Pairs are
+    ordered diagonal first (coordinate order), then mixed (i < j); directions in coordinate
+    order, including both directions of every pair (Taylor mode's streams)."""
+    pairs = {s for t in terms for s in t.streams() if len(s) == 2}
+    diagonal = sorted(p for p in pairs if p[0] == p[1])
+    mixed = sorted(p for p in pairs if p[0] != p[1])
+    second = tuple(diagonal + mixed)
+    first = sorted({s[0] for t in terms for s in t.streams() if len(s) == 1} | {i for p in second for i in p})
+    return tuple(first), second
+
+
+def _assemble(terms: Sequence[Term], streams: dict[Stream, Array]) -> dict[str, Array]:
+    out = {}
     for term in terms:
-        if term not in TERMS:
-            raise ValueError(f"unknown derivative term {term!r}; allowed: {', '.join(TERMS)}")
-    return terms
+        if term.laplacian:
+            parts = [streams[s][..., term.field] for s in term.streams()]
+            total = parts[0]
+            for part in parts[1:]:
+                total = total + part
+            out[term.name] = total
+        else:
+            out[term.name] = streams[term.directions][..., term.field]
+    return out
 
 
-_BASIS = {"x": (1.0, 0.0), "t": (0.0, 1.0)}
-_SECOND = {"u_xx": ("x", "x"), "u_tt": ("t", "t"), "u_xt": ("x", "t")}
+def _basis(directions, d: int, dtype) -> Array:
+    return jnp.asarray([[1.0 if k == i else 0.0 for k in range(d)] for i in directions], dtype=dtype)
 
 
-def _point_forward(u: ScalarField, terms: tuple[str, ...], x, t) -> dict[str, Array]:
+def _point_forward(g: PointFunction, terms: Sequence[Term], xs: tuple) -> dict[Stream, Array]:
     # Second derivatives: for each pair of directions (a, b), one jvp along b of the jvp
-    # along a; vmapping over the pairs evaluates the primal u(x, t) once and yields u, u_a
-    # and u_b as by-products. First derivatives not covered that way: one jvp per
-    # direction, vmapped over the directions.
-    need = set(terms)
-    out: dict[str, Array] = {}
-    pairs = [(name, *_SECOND[name]) for name in _SECOND if name in need]
-    as_vec = lambda names: jnp.asarray([_BASIS[n] for n in names], dtype=x.dtype)  # noqa: E731
+    # along a; vmapping over the pairs evaluates the primal once and yields the value, the
+    # a- and b-derivatives as by-products. First derivatives not covered that way: one jvp
+    # per direction, vmapped over the directions. ``xs``: the point's coordinates, as scalars.
+    d = len(xs)
+    u = lambda *coords: g(jnp.stack(coords))  # noqa: E731
+    _, pairs = _plan(terms)
+    wanted_first = sorted({s[0] for t in terms for s in t.streams() if len(s) == 1})
+    out: dict[Stream, Array] = {}
     if pairs:
-        v1, v2 = as_vec([p[1] for p in pairs]), as_vec([p[2] for p in pairs])
+        va, vb = _basis([a for a, _ in pairs], d, xs[0].dtype), _basis([b for _, b in pairs], d, xs[0].dtype)
 
         def nested(a, b):
-            inner = lambda x_, t_: jax.jvp(u, (x_, t_), (a[0], a[1]))  # noqa: E731
-            (value, d_a), (d_b, d_ab) = jax.jvp(inner, (x, t), (b[0], b[1]))
+            inner = lambda *coords: jax.jvp(u, coords, tuple(a[i] for i in range(d)))  # noqa: E731
+            (value, d_a), (d_b, d_ab) = jax.jvp(inner, xs, tuple(b[i] for i in range(d)))
             return value, d_a, d_b, d_ab
 
-        value, d_a, d_b, d_ab = jax.vmap(nested)(v1, v2)
-        out["u"] = value[0]
-        for k, (name, a, b) in enumerate(pairs):
-            out[name] = d_ab[k]
-            out[f"u_{a}"], out[f"u_{b}"] = d_a[k], d_b[k]
-    first = [n for n in ("x", "t") if f"u_{n}" in need and f"u_{n}" not in out]
+        value, d_a, d_b, d_ab = jax.vmap(nested)(va, vb)
+        out[()] = value[0]
+        for k, (a, b) in enumerate(pairs):
+            out[(a, b)] = d_ab[k]
+            out[(a,)], out[(b,)] = d_a[k], d_b[k]
+    first = [i for i in wanted_first if (i,) not in out]
     if first:
-        value, d = jax.vmap(lambda v: jax.jvp(u, (x, t), (v[0], v[1])))(as_vec(first))
-        out["u"] = value[0]
-        for k, n in enumerate(first):
-            out[f"u_{n}"] = d[k]
-    if "u" in need and "u" not in out:
-        out["u"] = u(x, t)
-    return {k: out[k] for k in terms}
+        value, deriv = jax.vmap(lambda v: jax.jvp(u, xs, tuple(v[i] for i in range(d))))(_basis(first, d, xs[0].dtype))
+        out[()] = value[0]
+        for k, i in enumerate(first):
+            out[(i,)] = deriv[k]
+    if () not in out:
+        out[()] = u(*xs)
+    return out
 
 
-def _point_reverse(u: ScalarField, terms: tuple[str, ...], x, t) -> dict[str, Array]:
-    out: dict[str, Array] = {}
-    need = set(terms)
-    if "u" in need:
-        out["u"] = u(x, t)
-    if need & {"u_x", "u_t"}:
-        out["u_x"], out["u_t"] = jax.grad(u, argnums=(0, 1))(x, t)
-    if need & {"u_xx", "u_tt", "u_xt"}:
-        (hxx, hxt), (_, htt) = jax.hessian(u, argnums=(0, 1))(x, t)
-        out["u_xx"], out["u_tt"], out["u_xt"] = hxx, htt, hxt
-    return {k: out[k] for k in terms}
+def _point_reverse(g: PointFunction, terms: Sequence[Term], xs: tuple) -> dict[Stream, Array]:
+    d = len(xs)
+    u = lambda *coords: g(jnp.stack(coords))  # noqa: E731
+    argnums = tuple(range(d))
+    out: dict[Stream, Array] = {}
+    if any(t.directions == () and not t.laplacian for t in terms):
+        out[()] = u(*xs)
+    first = [t for t in terms if len(t.directions) == 1 and not t.laplacian]
+    second = [t for t in terms if len(t.directions) == 2 or t.laplacian]
+    if first:
+        fields = sorted({t.field for t in first})
+        if len(fields) == 1:  # one backward pass for the field's whole gradient
+            f = fields[0]
+            grads = jax.grad(lambda *coords: u(*coords)[f], argnums=argnums)(*xs)
+            k = jax.eval_shape(u, *xs).shape[0]
+            for i in range(d):
+                out[(i,)] = grads[i][None] if k == 1 else jnp.zeros((k,), grads[i].dtype).at[f].set(grads[i])
+        else:
+            jac = jax.jacrev(u, argnums=argnums)(*xs)  # d arrays (k,)
+            for i in range(d):
+                out[(i,)] = jac[i]
+    if second:
+        hess = jax.hessian(u, argnums=argnums)(*xs)  # hess[i][j]: (k,)
+        for i in range(d):
+            for j in range(i, d):
+                out[(i, j)] = hess[i][j]
+    return out
+
+
+def _taylor_first_layer(weight, bias, columns, first, second):
+    # z = W p + b with constant input derivatives z_i = W[:, i], z_ij = 0: in closed form.
+    z = columns[0][:, None] * weight[:, 0]
+    for i in range(1, len(columns)):
+        z = z + columns[i][:, None] * weight[:, i]
+    a = jnp.tanh(z + bias)
+    s = 1 - a * a
+    column = [weight[:, i] for i in range(len(columns))]
+    streams = {(): a}
+    streams.update({(i,): s * column[i] for i in first})
+    streams.update({(i, j): -2 * a * s * column[i] * column[j] for i, j in second})
+    return streams
 
 
 def taylor_mlp(
     weights: Sequence[Float[Array, "out in"]],
     biases: Sequence[Float[Array, " out"]],
-    x: Float[Array, " n"],
-    t: Float[Array, " n"],
-    terms: Iterable[str],
-) -> dict[str, Float[Array, " n"]]:
-    """The terms of u(x, t) = W_L tanh(... tanh(W_1 [x, t] + b_1) ...) + b_L on a batch.
+    points: Float[Array, "n d"],
+    first: tuple[int, ...],
+    second: tuple[tuple[int, int], ...],
+) -> dict[Stream, Float[Array, "n k"]]:
+    """The value and derivative streams of u(p) = W_L tanh(... tanh(W_1 p + b_1) ...) + b_L.
 
     Second-order forward (Taylor) propagation. Each hidden layer carries the activation h
-    and its derivatives h_x, h_t, h_xx, h_tt, h_xt (only those the terms need) as
-    ``(n, width)`` "streams". A linear layer maps every stream by the same weight (the bias
-    only enters the value), so the streams are stacked into one ``(k n, width)`` matrix and
-    multiplied once; tanh then acts per stream with a = tanh(z), s = 1 - a^2:
+    and its derivatives h_i (``first``) and h_ij (``second``) as ``(n, width)`` streams. A
+    linear layer maps every stream by the same weight (the bias only enters the value), so
+    the streams are stacked into one ``(k n, width)`` matrix and multiplied once; tanh then
+    acts per stream with a = tanh(z), s = 1 - a^2:
 
         h = a,   h_i = s z_i,   h_ij = s z_ij - 2 a s z_i z_j.
 
-    The first layer's input derivatives are constant (z_x = W[:, 0], z_t = W[:, 1],
-    z_ij = 0), so it is done in closed form without a matrix product.
+    The first layer's input derivatives are constant (z_i = W[:, i], z_ij = 0), so it is
+    done in closed form without a matrix product. ``second`` pairs need both their
+    directions in ``first``. Returns stream -> ``(n, outputs)``.
     """
-    terms = _check_terms(terms)
-    need = set(terms)
-    second = [name[2:] for name in ("u_xx", "u_tt", "u_xt") if name in need]
-    first = [d for d in ("x", "t") if f"u_{d}" in need or any(d in ij for ij in second)]
-    keys = ["", *first, *second]  # stream names: value, first, second derivatives
-    n = x.shape[0]
-
-    w1, b1 = weights[0], biases[0]
-    a = jnp.tanh(x[:, None] * w1[:, 0] + t[:, None] * w1[:, 1] + b1)
-    s = 1 - a * a
-    column = {"x": w1[:, 0], "t": w1[:, 1]}
-    streams = {"": a}
-    streams.update({i: s * column[i] for i in first})
-    streams.update({ij: -2 * a * s * column[ij[0]] * column[ij[1]] for ij in second})
+    keys: list[Stream] = [(), *((i,) for i in first), *second]
+    n = points.shape[0]
+    columns = [points[:, i] for i in range(points.shape[1])]
+    streams = _taylor_first_layer(weights[0], biases[0], columns, first, second)
 
     def linear(streams, weight):
         stacked = jnp.concatenate([streams[k] for k in keys], axis=0)
@@ -160,48 +307,53 @@ def taylor_mlp(
 
     for weight, bias in zip(weights[1:-1], biases[1:-1]):
         z = linear(streams, weight)
-        a = jnp.tanh(z[""] + bias)
+        a = jnp.tanh(z[()] + bias)
         s = 1 - a * a
-        streams = {"": a}
-        streams.update({i: s * z[i] for i in first})
-        streams.update({ij: s * z[ij] - 2 * a * s * z[ij[0]] * z[ij[1]] for ij in second})
-    z = linear(streams, weights[-1])
-    out = {("u_" + k if k else "u"): v[:, 0] for k, v in z.items()}
-    out["u"] = out["u"] + biases[-1][0]
-    return {k: out[k] for k in terms}
+        streams = {(): a}
+        streams.update({(i,): s * z[(i,)] for i in first})
+        streams.update({(i, j): s * z[(i, j)] - 2 * a * s * z[(i,)] * z[(j,)] for i, j in second})
+    out = linear(streams, weights[-1])
+    out[()] = out[()] + biases[-1]
+    return out
 
 
-def resolve_method(u, terms: Iterable[str], method: str = DEFAULT_METHOD) -> str:
-    """The concrete method (``taylor``, ``forward`` or ``reverse``) used for ``u`` and ``terms``."""
-    terms = _check_terms(terms)
+def resolve_method(model, terms: Iterable[Term], method: str = DEFAULT_METHOD) -> str:
+    """The concrete method (``taylor``, ``forward`` or ``reverse``) used for ``model`` and ``terms``."""
+    terms = tuple(terms)
     if check_method(method) == "auto":
-        second = any(term in _SECOND for term in terms)
-        both_first = {"u_x", "u_t"} <= set(terms)
-        if isinstance(u, TaylorField) and (second or not both_first):
+        second = any(len(t.directions) == 2 or t.laplacian for t in terms)
+        first = [t for t in terms if len(t.directions) == 1 and not t.laplacian]
+        one_backward = len(first) >= 2 and len({t.field for t in first}) == 1
+        if isinstance(model, TaylorModel) and (second or not one_backward):
             return "taylor"
         return "forward" if second else "reverse"
-    if method == "taylor" and not isinstance(u, TaylorField):
+    if method == "taylor" and not isinstance(model, TaylorModel):
         raise ValueError(
-            f"derivatives: method 'taylor' needs a field with taylor_terms(x, t, terms) "
-            f"(jpinn.models.MLP has it), got {type(u).__name__}; use auto, forward or reverse"
+            f"derivatives: method 'taylor' needs a model with taylor_streams (jpinn.models.MLP has it), "
+            f"got {type(model).__name__}; use auto, forward or reverse"
         )
     return method
 
 
-def derivatives(
-    u: ScalarField,
+def evaluate_terms(
+    model: PointFunction,
     terms: Iterable[str],
-    x: Float[Array, " n"],
-    t: Float[Array, " n"],
+    points: Float[Array, "n d"],
+    variables: Variables = STUDY_VARIABLES,
     method: str = DEFAULT_METHOD,
 ) -> dict[str, Float[Array, " n"]]:
-    """Evaluate the requested terms of ``u`` at the points ``(x[i], t[i])``.
-
-    ``u`` maps two scalars to a scalar. Returns a dict ``term -> array of shape (n,)``.
-    """
-    terms = _check_terms(terms)
-    method = resolve_method(u, terms, method)
+    """The named terms of ``model`` (a function of one point ``(d,)`` returning its ``k``
+    fields ``(k,)``) at every row of ``points``: a dict term -> ``(n,)``."""
+    parsed = [variables.parse(t) for t in terms]
+    method = resolve_method(model, parsed, method)
     if method == "taylor":
-        return u.taylor_terms(x, t, terms)
+        first, second = _plan(parsed)
+        return _assemble(parsed, model.taylor_streams(points, first, second))
     point = {"forward": _point_forward, "reverse": _point_reverse}[method]
-    return jax.vmap(lambda x_, t_: point(u, terms, x_, t_))(x, t)
+    columns = [points[:, i] for i in range(points.shape[1])]
+    streams = jax.vmap(lambda *xs: point(model, parsed, xs))(*columns)
+    return _assemble(parsed, streams)
+
+
+__all__ = ["METHODS", "DEFAULT_METHOD", "STUDY_VARIABLES", "TaylorModel", "Term", "Variables", "check_method",
+           "evaluate_terms", "resolve_method", "taylor_mlp"]

@@ -23,14 +23,15 @@ import numpy as np
 
 from . import io, rng
 from ._registry import check_int
-from .data import TEST_SETS, Collocation, check_rng, sample_collocation, test_points
+from .data import TEST_SETS, Collocation, check_rng, check_study_grid, reference_sets, sample_collocation, sample_points
 from .derivatives import METHODS
 from .loss import PINNLoss, build_loss, resolve_devices, shard_loss
-from .metrics import l1re, l2re
+from .metrics import field_errors
 from .models import MODELS, make_model
 from .models.mlp import n_parameters
 from .optim import LBFGS, make_optimizer
-from .pdes import AbstractPDE, make_pde
+from .problems import PROBLEMS, AbstractProblem, check_problem, make_problem
+from .problems.domain import SAMPLERS
 from .precision import DTYPES, MATMUL_PRECISION, set_precision
 from .train import Phase, TrainResult, train
 
@@ -42,9 +43,12 @@ TOP_KEYS = {
 }
 # fields that do not change a run's numbers: a resumed run may differ from its checkpoint here
 RESUME_FREE = {"quiet", "plot", "resume", "checkpoint_every"}
-DATA_KEYS = {"name", "n_x", "n_t", "n_residual", "seed", "rng", "test_set"}
-MODEL_KEYS = {"name", "width", "depth"}
-LOSS_KEYS = {"mse_factor", "block_size"}
+DATA_KEYS = {  # per data.name: the study's grid sampler, or points sampled over each condition's region
+    "study": {"name", "n_x", "n_t", "n_residual", "seed", "rng", "test_set"},
+    "sampled": {"name", "sampler", "points", "seed", "test_points", "reference"},
+}
+MODEL_KEYS = {"name", "width", "depth", "input_scaling"}
+LOSS_KEYS = {"mse_factor", "block_size", "weights"}
 ENSEMBLE_KEYS = {"seeds", "params"}
 MAX_MEMBERS = 4096
 # the fields an ensemble's members may differ in (anything else shapes the compiled program)
@@ -80,14 +84,56 @@ def _check_bool(field: str, value: Any) -> bool:
     return value
 
 
-def build_pde(pde_config: dict[str, Any]) -> AbstractPDE:
-    if not isinstance(pde_config, dict) or "name" not in pde_config:
-        raise ConfigError("pde.name: missing; allowed: convection, reaction, wave")
-    coefficients = {k: v for k, v in pde_config.items() if k != "name"}
+def _import_target(target: Any) -> type:
+    """The class named by ``pde._target_`` (``module.Class``), imported with the current
+    folder on the module path (a user's own module next to where the command runs)."""
+    import importlib
+    import os
+    import sys
+
+    if not isinstance(target, str) or "." not in target:
+        raise ConfigError(f"pde._target_: must be module.Class, got {target!r}")
+    module_name, _, class_name = target.rpartition(".")
+    if os.getcwd() not in sys.path:
+        sys.path.append(os.getcwd())
     try:
-        return make_pde(pde_config["name"], **coefficients)
-    except (ValueError, TypeError) as error:
+        module = importlib.import_module(module_name)
+    except Exception as error:  # noqa: BLE001 - any import failure is the user's module's
+        raise ConfigError(f"pde._target_: cannot import {module_name!r} ({type(error).__name__}: "
+                          f"{str(error).splitlines()[0] if str(error) else ''})") from None
+    cls = getattr(module, class_name, None)
+    if not (isinstance(cls, type) and issubclass(cls, AbstractProblem)):
+        raise ConfigError(f"pde._target_: {target} is not a subclass of jpinn.problems.AbstractProblem")
+    if not isinstance(getattr(cls, "name", None), str):
+        raise ConfigError(f"pde._target_: {target} needs a class attribute name (a string, e.g. name: ClassVar[str] = 'heat')")
+    return cls
+
+
+def build_pde(pde_config: dict[str, Any]) -> AbstractProblem:
+    """The problem of a config's ``pde`` section: ``name`` of a shipped problem
+    (``jpinn.problems.PROBLEMS``), or ``_target_`` (``module.Class``, a subclass of
+    ``AbstractProblem`` in the user's own module), plus its fields. Structure checks
+    (``check_problem``) included; one-line ``ConfigError`` on any fault."""
+    from ._registry import make_registered
+
+    if not isinstance(pde_config, dict) or ("name" not in pde_config and "_target_" not in pde_config):
+        raise ConfigError(f"pde.name: missing; allowed: {', '.join(PROBLEMS)} (or pde._target_=module.Class)")
+    fields = {k: v for k, v in pde_config.items() if k not in ("name", "_target_")}
+    try:
+        if pde_config.get("_target_") is not None:
+            cls = _import_target(pde_config["_target_"])
+            problem = make_registered("pde.", "problem", {cls.name: cls}, cls.name, fields)
+        else:
+            problem = make_problem(pde_config["name"], **fields)
+        for key, value in problem.coefficients().items():  # any problem's real fields: finite
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ConfigError(f"pde.{key}: must be finite, got {value!r} ({problem.name})")
+        check_problem(problem)
+    except ConfigError:
+        raise
+    except Exception as error:  # noqa: BLE001 - a user's problem may fail in any way; one line
         raise _where("", error) from None
+    return problem
 
 
 def _check_scale(value: Any) -> float:
@@ -137,14 +183,62 @@ def build_phases(optimizer_config: dict[str, Any], budget_scale: float = 1.0) ->
     return phases
 
 
-def build_model(config: dict[str, Any], key, dtype):
-    model_config = _check_keys("model", config["model"], MODEL_KEYS)
-    name = model_config.get("name", "mlp")
-    hyper = {k: v for k, v in model_config.items() if k != "name"}
+def build_model(config: dict[str, Any], key, dtype, problem: AbstractProblem | None = None):
+    """The network of ``config["model"]`` with one input per coordinate and one output per
+    field of ``problem`` (default: the config's own problem); ``model.input_scaling: true``
+    maps the domain's box onto [-1, 1]^d."""
+    model_config = dict(_check_keys("model", config["model"], MODEL_KEYS))
+    problem = problem if problem is not None else build_pde(config["pde"])
+    name = model_config.pop("name", "mlp")
+    box = problem.domain()
+    if model_config.pop("input_scaling", False):
+        model_config["input_scaling"] = (box.lower, box.upper)
     try:
-        return make_model(name, key=key, dtype=dtype, **hyper)
+        return make_model(name, key=key, dtype=dtype, in_size=len(box.coordinates), out_size=len(problem.fields),
+                          **model_config)
     except (ValueError, TypeError) as error:
         raise _where("", error) from None
+
+
+def build_data(config: dict[str, Any], problem: AbstractProblem, dtype) -> Collocation:
+    """The training points of ``config["data"]``: the study's grid (``name: study``) or
+    points sampled over each condition's region (``name: sampled``)."""
+    data_config = config["data"]
+    seed = data_config.get("seed", config.get("seed", 0))
+    if data_config.get("name", "study") == "sampled":
+        return sample_points(problem, sampler=data_config.get("sampler", "sobol"), points=data_config.get("points") or {},
+                             seed=seed, dtype=dtype)
+    return sample_collocation(
+        problem,
+        n_x=data_config.get("n_x", 257),
+        n_t=data_config.get("n_t", 101),
+        n_residual=data_config.get("n_residual", 10_000),
+        seed=seed,
+        rng=data_config["rng"],
+        dtype=dtype,
+    )
+
+
+def build_references(config: dict[str, Any], problem: AbstractProblem, dtype) -> dict[str, tuple[Any, Any]]:
+    """The test sets of a run (``jpinn.data.reference_sets``); a non-finite reference is a ConfigError."""
+    data_config = config["data"]
+    try:
+        return reference_sets(problem, study_grid=data_config.get("name", "study") == "study",
+                              n_test=data_config.get("test_points", 10_000), dtype=dtype,
+                              reference_file=data_config.get("reference"))
+    except ValueError as error:
+        raise _where("", error) from None
+
+
+def default_test_set(config: dict[str, Any], references: dict[str, Any]) -> str | None:
+    """The test set a run's headline errors are on: ``data.test_set`` on the study's grid,
+    else ``reference`` data if any, else the ``grid``; None when there is no reference."""
+    if config["data"].get("name", "study") == "study":
+        return config["data"].get("test_set", "full") if references else None
+    for name in ("reference", "grid"):
+        if name in references:
+            return name
+    return None
 
 
 INT_MAX = 2**31 - 1       # counters, sizes and seeds live in int32 arrays
@@ -168,6 +262,58 @@ def _check_magnitudes(tree: Any, max_float: float, path: str = "") -> None:
         raise ConfigError(f"{path}: {tree} is too large; allowed: integers of magnitude <= {INT_MAX}")
     elif isinstance(tree, float) and math.isfinite(tree) and abs(tree) > max_float:
         raise ConfigError(f"{path}: {tree!r} overflows the run's dtype; allowed: magnitude <= {max_float:.3g}")
+
+
+def _validate_data(config: dict[str, Any], problem: AbstractProblem) -> None:
+    """The ``data`` section for its sampler (``DATA_KEYS``) and the problem."""
+    data = config["data"]
+    if not isinstance(data, dict):
+        raise ConfigError(f"data: must be a mapping, got {data!r}")
+    name = data.get("name", "study")
+    if name not in DATA_KEYS:
+        raise ConfigError(f"data.name: unknown sampler {name!r}; allowed: {', '.join(DATA_KEYS)}")
+    _check_keys("data", data, DATA_KEYS[name])
+    _check_int("data.seed", data.get("seed", config.get("seed", 0)), minimum=0)
+    if name == "sampled":
+        if data.get("sampler", "sobol") not in SAMPLERS:
+            raise ConfigError(f"data.sampler: unknown sampler {data.get('sampler')!r}; allowed: {', '.join(SAMPLERS)}")
+        points = data.get("points") or {}
+        if not isinstance(points, dict):
+            raise ConfigError(f"data.points: must be a mapping condition -> number of points, got {points!r}")
+        names = [c.name for c in problem.conditions()]
+        for key, value in points.items():
+            if key not in names:
+                raise ConfigError(f"data.points.{key}: not a condition of {problem.name}; allowed: {', '.join(names)}")
+            if _check_int(f"data.points.{key}", value) > MAX_GRID_POINTS:
+                raise ConfigError(f"data.points.{key}: {value} points; allowed: at most {MAX_GRID_POINTS:.0e}")
+        if _check_int("data.test_points", data.get("test_points", 10_000)) > MAX_GRID_POINTS:
+            raise ConfigError(f"data.test_points: allowed: at most {MAX_GRID_POINTS:.0e}")
+        reference = data.get("reference")
+        if reference is not None and (not isinstance(reference, str) or not Path(reference).is_file()):
+            raise ConfigError(f"data.reference: must be the path of an npz file (points and values, or a grid), got {reference!r}")
+        return
+    try:
+        check_study_grid(problem)
+    except ValueError as error:
+        raise _where("", error) from None
+    n_x = _check_int("data.n_x", data.get("n_x", 257), minimum=3)
+    n_t = _check_int("data.n_t", data.get("n_t", 101), minimum=2)
+    if n_x * n_t > MAX_GRID_POINTS:
+        raise ConfigError(f"data.n_x: the {n_x} x {n_t} grid has {n_x * n_t:.3g} points; allowed: at most {MAX_GRID_POINTS:.0e}")
+    n_res = _check_int("data.n_residual", data.get("n_residual", 10_000))
+    if n_res > (n_x - 2) * (n_t - 1):
+        raise ConfigError(
+            f"data.n_residual: the {n_x} x {n_t} grid interior holds {(n_x - 2) * (n_t - 1)} "
+            f"points, got {n_res}; allowed: 1..{(n_x - 2) * (n_t - 1)}"
+        )
+    try:
+        check_rng(data.get("rng", "jax"))
+    except ValueError as error:
+        raise _where("", error) from None
+    if data.get("test_set", "full") not in TEST_SETS:
+        raise ConfigError(
+            f"data.test_set: unknown test set {data.get('test_set')!r}; allowed: {', '.join(TEST_SETS)}"
+        )
 
 
 def validate(config: dict[str, Any]) -> dict[str, Any]:
@@ -196,36 +342,19 @@ def validate(config: dict[str, Any]) -> dict[str, Any]:
     resume = config.get("resume")
     if resume is not None and (not isinstance(resume, str) or not resume.strip()):
         raise ConfigError(f"resume: must be the path of a run folder, got {resume!r}")
-    build_pde(config["pde"])
+    problem = build_pde(config["pde"])
     model = _check_keys("model", config["model"], MODEL_KEYS)
     if model.get("name", "mlp") not in MODELS:
         raise ConfigError(f"model.name: unknown model {model.get('name')!r}; allowed: {', '.join(MODELS)}")
     width, depth = _check_int("model.width", model.get("width", 50)), _check_int("model.depth", model.get("depth", 3))
-    if model.get("name", "mlp") == "mlp" and n_parameters(width, depth) > MAX_PARAMETERS:
+    _check_bool("model.input_scaling", model.get("input_scaling", False))
+    sizes = len(problem.domain().coordinates), len(problem.fields)
+    if model.get("name", "mlp") == "mlp" and n_parameters(width, depth, *sizes) > MAX_PARAMETERS:
         raise ConfigError(
-            f"model.width: width {width} and depth {depth} give {n_parameters(width, depth):.3g} parameters;"
+            f"model.width: width {width} and depth {depth} give {n_parameters(width, depth, *sizes):.3g} parameters;"
             f" allowed: at most {MAX_PARAMETERS:.0e}"
         )
-    data = _check_keys("data", config["data"], DATA_KEYS)
-    n_x = _check_int("data.n_x", data.get("n_x", 257), minimum=3)
-    n_t = _check_int("data.n_t", data.get("n_t", 101), minimum=2)
-    if n_x * n_t > MAX_GRID_POINTS:
-        raise ConfigError(f"data.n_x: the {n_x} x {n_t} grid has {n_x * n_t:.3g} points; allowed: at most {MAX_GRID_POINTS:.0e}")
-    n_res = _check_int("data.n_residual", data.get("n_residual", 10_000))
-    if n_res > (n_x - 2) * (n_t - 1):
-        raise ConfigError(
-            f"data.n_residual: the {n_x} x {n_t} grid interior holds {(n_x - 2) * (n_t - 1)} "
-            f"points, got {n_res}; allowed: 1..{(n_x - 2) * (n_t - 1)}"
-        )
-    _check_int("data.seed", data.get("seed", config.get("seed", 0)), minimum=0)
-    try:
-        check_rng(data.get("rng", "jax"))
-    except ValueError as error:
-        raise _where("", error) from None
-    if data.get("test_set", "full") not in TEST_SETS:
-        raise ConfigError(
-            f"data.test_set: unknown test set {data.get('test_set')!r}; allowed: {', '.join(TEST_SETS)}"
-        )
+    _validate_data(config, problem)
     loss = _check_keys("loss", config.get("loss", {}), LOSS_KEYS)
     factor = loss.get("mse_factor", 1.0)
     if isinstance(factor, bool) or not isinstance(factor, (int, float)) or not (0 < factor < math.inf):
@@ -233,6 +362,11 @@ def validate(config: dict[str, Any]) -> dict[str, Any]:
     block = loss.get("block_size", "auto")
     if block != "auto" and block is not None and (isinstance(block, bool) or not isinstance(block, int) or block < 1):
         raise ConfigError(f"loss.block_size: must be an integer >= 1, null or auto, got {block!r}")
+    try:
+        check_problem(problem, loss.get("weights") or None)
+    except ValueError as error:
+        raise _where("", error) from None
+    build_references(config, problem, jnp.float32)  # a non-finite or malformed reference: refused here
     protocol = config.get("protocol", {})
     if protocol is not None and not isinstance(protocol, dict):
         raise ConfigError(f"protocol: must be a mapping (values an experiment's interpolations read), got {protocol!r}")
@@ -265,7 +399,8 @@ def config_difference(saved: dict[str, Any], config: dict[str, Any]) -> str | No
 def predates_streams(config: dict[str, Any]) -> bool:
     """Whether a run folder's config was written before jpinn's named random streams
     (``jpinn.rng``): its data section has no ``rng``, so its points cannot be rebuilt."""
-    return "data" in config and "rng" not in config["data"]
+    data = config.get("data")
+    return isinstance(data, dict) and data.get("name", "study") == "study" and "rng" not in data
 
 
 def check_resume(run_dir: str | Path, config: dict[str, Any]) -> dict[str, Any]:
@@ -378,12 +513,13 @@ class Run:
     """Everything a run needs, built from a config: call ``execute`` to train it."""
 
     config: dict[str, Any]
-    pde: AbstractPDE
+    pde: AbstractProblem
     data: Collocation
     loss: PINNLoss
     w0: jax.Array
     phases: list[Phase]
     dtype: Any
+    references: dict[str, tuple[Any, Any]] = dataclasses.field(default_factory=dict)  # test sets
 
 
 def build(config: dict[str, Any]) -> Run:
@@ -393,28 +529,23 @@ def build(config: dict[str, Any]) -> Run:
     folder records which draw made its points, and a folder without it predates jpinn's
     named random streams (``jpinn.rng``), whose points cannot be rebuilt."""
     validate(config)
-    config = {**config, "data": {**config["data"], "rng": config["data"].get("rng", "jax")}}
+    if config["data"].get("name", "study") == "study":
+        config = {**config, "data": {**config["data"], "rng": config["data"].get("rng", "jax")}}
     dtype = set_precision(config.get("dtype", "float32"))
     seed = config.get("seed", 0)
     pde = build_pde(config["pde"])
-    data_config = config["data"]
-    data = sample_collocation(
-        pde,
-        n_x=data_config.get("n_x", 257),
-        n_t=data_config.get("n_t", 101),
-        n_residual=data_config.get("n_residual", 10_000),
-        seed=data_config.get("seed", seed),
-        rng=data_config["rng"],
-        dtype=dtype,
-    )
-    model = build_model(config, rng.key(seed, "model"), dtype)
+    references = build_references(config, pde, dtype)
+    data = build_data(config, pde, dtype)
+    model = build_model(config, rng.key(seed, "model"), dtype, pde)
+    loss_config = config.get("loss", {})
     loss, w0 = build_loss(
         pde,
         model,
         data,
         method=config.get("derivatives", "auto"),
-        mse_factor=config.get("loss", {}).get("mse_factor", 1.0),
-        block_size=config.get("loss", {}).get("block_size", "auto"),
+        mse_factor=loss_config.get("mse_factor", 1.0),
+        block_size=loss_config.get("block_size", "auto"),
+        weights=loss_config.get("weights") or None,
     )
     try:
         devices = resolve_devices(config.get("devices", 1))
@@ -422,15 +553,60 @@ def build(config: dict[str, Any]) -> Run:
         raise _where("", error) from None
     loss, w0 = shard_loss(loss, w0, devices)  # data parallelism over several devices
     phases = build_phases(config["optimizer"], config.get("budget_scale", 1.0))
-    return Run(config, pde, data, loss, w0, phases, dtype)
+    return Run(config, pde, data, loss, w0, phases, dtype, references)
 
 
-def evaluate(model, pde: AbstractPDE, test_set: str = "full", dtype=jnp.float32) -> dict[str, float]:
-    """L2RE and L1RE of ``model`` against the exact solution on a test set."""
-    points = test_points(pde, test_set, dtype)
-    prediction = model.predict(points)
-    exact = pde.exact(points[:, 0], points[:, 1])
-    return {"l2re": float(l2re(prediction, exact)), "l1re": float(l1re(prediction, exact))}
+def evaluate(model, pde: AbstractProblem, test_set: str | tuple = "full", dtype=jnp.float32) -> dict[str, Any]:
+    """L2RE and L1RE of ``model`` on a test set: the name of one of the study's grids
+    (``full``, ``companion``; the closed form there) or ``(points, reference values)``.
+    Per field under ``fields``; ``l2re`` / ``l1re``: the worst field's."""
+    if isinstance(test_set, str):
+        test_set = reference_sets(pde, study_grid=True, dtype=dtype)[test_set]
+    points, reference = test_set
+    return field_errors(model.predict(points), reference, tuple(pde.fields))
+
+
+@dataclasses.dataclass
+class LoadedRun:
+    """A trained run read back: the network, its problem, its config and its summary."""
+
+    model: Any
+    pde: Any
+    config: dict[str, Any]
+    summary: dict[str, Any] | None
+    w: Any
+
+
+def load_run(run_dir: str | Path) -> LoadedRun:
+    """Load a run folder back into a model (``LoadedRun.model``) and its problem, rebuilt
+    from the folder's config (a user's ``pde._target_`` problem is imported again).
+
+    Sets the run's precision first (float64 runs enable JAX's x64 mode).
+    """
+    import json
+
+    from .loss import flatten_model
+
+    w, config = io.load_checkpoint(run_dir)
+    dtype = set_precision(config.get("dtype", "float32"))
+    try:
+        pde = build_pde(config["pde"])
+        model = build_model(config, jax.random.PRNGKey(0), dtype, pde)
+    except (ConfigError, KeyError, TypeError) as error:
+        raise io.RunFolderError(f"{run_dir}: its config does not build ({str(error).splitlines()[0]})") from None
+    w0, unravel, static = flatten_model(model)
+    if w0.shape != w.shape:
+        raise io.RunFolderError(
+            f"{run_dir}: checkpoint has {w.shape[0]} parameters, its config's model has {w0.shape[0]}"
+        )
+    w = jnp.asarray(w, dtype=dtype)
+    model = eqx.combine(unravel(w), static)
+    summary_path = Path(run_dir) / io.SUMMARY_FILE
+    try:
+        summary = json.loads(summary_path.read_text()) if summary_path.is_file() else None
+    except (OSError, ValueError) as error:
+        raise io.RunFolderError(f"{summary_path}: unreadable ({str(error).splitlines()[0]})") from None
+    return LoadedRun(model=model, pde=pde, config=config, summary=summary, w=w)
 
 
 # environment variables that change how XLA uses the device (launcher=local sets the first two)
@@ -495,19 +671,25 @@ def _finish(run: Run, run_dir: Path, result: TrainResult, start: float, extra: d
         io.save_lbfgs(run_dir, result.phase_w[k], result.states[k], run.phases[k].optimizer)
     model = run.loss.model(result.w)
     total, components = eqx.filter_jit(lambda f, w: f(w))(run.loss, result.w)
-    test_set = config["data"].get("test_set", "full")
-    errors = {name: evaluate(model, run.pde, name, run.dtype) for name in TEST_SETS}
+    test_set = default_test_set(config, run.references)
+    errors = {name: evaluate(model, run.pde, reference, run.dtype) for name, reference in run.references.items()}
     phase_reports = [p.to_dict() for p in result.phases]
-    for report, w in zip(phase_reports, result.phase_w):  # the test error where each phase ended
-        report.update(evaluate(run.loss.model(w), run.pde, test_set, run.dtype))
+    if test_set is not None:
+        for report, w in zip(phase_reports, result.phase_w):  # the test error where each phase ended
+            report.update({k: v for k, v in evaluate(run.loss.model(w), run.pde, run.references[test_set], run.dtype).items()
+                           if k != "fields"})
     iterations = sum(p.iterations for p in result.phases)
     seconds = sum(p.seconds for p in result.phases)
     summary = {
-        "pde": {"name": run.pde.name, **run.pde.coefficients()},
+        "pde": {"name": run.pde.name, **run.pde.coefficients(),
+                **({"_target_": config["pde"]["_target_"]} if config["pde"].get("_target_") else {})},
         "loss": float(total),
         **{k: float(v) for k, v in components.items()},
-        "l2re": errors[test_set]["l2re"],
-        "l1re": errors[test_set]["l1re"],
+        "components": [c.name for c in run.pde.conditions()],
+        "fields": list(run.pde.fields),
+        "coordinates": list(run.pde.domain().coordinates),
+        "l2re": errors[test_set]["l2re"] if test_set else None,
+        "l1re": errors[test_set]["l1re"] if test_set else None,
         "test_set": test_set,
         "errors": errors,
         "iterations": iterations,
@@ -534,8 +716,11 @@ def _finish(run: Run, run_dir: Path, result: TrainResult, start: float, extra: d
 
         figures = run_dir / "figures"
         figures.mkdir(exist_ok=True)
-        plot_solution(model, run.pde, figures / "solution.png", n_x=TEST_SETS[test_set][0])
-        plot_history(result.records, figures / "loss.png")
+        if test_set in TEST_SETS:
+            plot_solution(model, run.pde, figures / "solution.png", n_x=TEST_SETS[test_set][0])
+        else:
+            plot_solution(model, run.pde, figures / "solution.png")
+        plot_history(result.records, figures / "loss.png", components=list(components))
     io.write_json(run_dir / io.SUMMARY_FILE, summary)
     return summary
 
@@ -664,5 +849,5 @@ def execute_ensemble(ensemble: EnsembleRun, run_dir: str | Path, *, progress: bo
 __all__ = [
     "ConfigError", "EnsembleRun", "Run", "build", "build_ensemble", "build_model", "build_pde", "build_phases",
     "check_ensemble", "check_ensemble_resume", "check_resume", "config_difference", "ensemble_axes", "ensemble_members", "evaluate", "execute",
-    "execute_ensemble", "member_folder", "scale_budget", "validate", "validate_ensemble",
+    "execute_ensemble", "LoadedRun", "load_run", "member_folder", "scale_budget", "validate", "validate_ensemble",
 ]

@@ -163,42 +163,6 @@ def load_lbfgs(run_dir: str | os.PathLike) -> dict[str, np.ndarray] | None:
     return arrays
 
 
-@dataclasses.dataclass
-class LoadedRun:
-    """A trained run read back: the network, its problem, its config and its summary."""
-
-    model: Any
-    pde: Any
-    config: dict[str, Any]
-    summary: dict[str, Any] | None
-    w: Any
-
-
-def load_run(run_dir: str | os.PathLike) -> LoadedRun:
-    """Load a run folder back into a model (``LoadedRun.model``) and its PDE.
-
-    Sets the run's precision first (float64 runs enable JAX's x64 mode).
-    """
-    from .experiment import build_model, build_pde
-    from .loss import flatten_model
-    from .precision import set_precision
-
-    w, config = load_checkpoint(run_dir)
-    dtype = set_precision(config.get("dtype", "float32"))
-    pde = build_pde(config["pde"])
-    model = build_model(config, jax.random.PRNGKey(0), dtype)
-    w0, unravel, static = flatten_model(model)
-    if w0.shape != w.shape:
-        raise RunFolderError(
-            f"{run_dir}: checkpoint has {w.shape[0]} parameters, its config's model has {w0.shape[0]}"
-        )
-    w = jnp.asarray(w, dtype=dtype)
-    model = eqx.combine(unravel(w), static)
-    summary_path = Path(run_dir) / SUMMARY_FILE
-    summary = json.loads(summary_path.read_text()) if summary_path.is_file() else None
-    return LoadedRun(model=model, pde=pde, config=config, summary=summary, w=w)
-
-
 # ----------------------------------------------------------------- training checkpoints
 
 def _host(x) -> np.ndarray:

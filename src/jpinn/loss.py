@@ -1,12 +1,18 @@
 """The PINN loss as a pure function of a flat parameter vector (PAPER.md section 2).
 
-    loss(w) = MSE(residual) + MSE(initial) + MSE(boundary)
+    loss(w) = sum over conditions c of  weight_c x MSE_c,   MSE_c = sum over c's parts of
+                                                            (sum of squares) / n_c
 
-each term averaged over its own points, weights 1 (what produced the study's numbers).
-A term with several parts (the wave's initial value and velocity, its two Dirichlet ends)
-is the sum of their MSEs. ``mse_factor = 0.5`` gives the 1/(2n) factors of the paper's
-equation instead. Residuals are evaluated per point and vmapped over the points by
-``jpinn.derivatives``.
+each condition averaged over its own points (``jpinn.problems.conditions``), in the order
+the problem lists them. For the study's problems: MSE(residual) + MSE(initial) +
+MSE(boundary), weights 1 (what produced the study's numbers); a term with several parts
+(the wave's initial value and velocity, its two Dirichlet ends) is the sum of their MSEs.
+``mse_factor = 0.5`` gives the 1/(2n) factors of the paper's equation instead. Derivative
+terms come from ``jpinn.derivatives``.
+
+**The residual vector.** ``PINNLoss.residuals(w)`` is r(w), every condition's residuals
+scaled by sqrt(weight x mse_factor / n_c) and concatenated, so that loss(w) = ||r(w)||^2:
+what Gauss-Newton methods linearise.
 
 **Blocks.** A mean of squares is a sum over points, so a large point set can be evaluated
 ``block_size`` points at a time: a ``lax.scan`` over blocks whose body is rematerialised
@@ -33,11 +39,12 @@ import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 from jaxtyping import Array, Float
 
-from .data import Collocation
-from .derivatives import DEFAULT_METHOD, ScalarField, TaylorField, check_method, derivatives
-from .pdes import AbstractPDE
+from .data import Collocation, PointSet
+from .derivatives import DEFAULT_METHOD, TaylorModel, check_method, evaluate_terms
+from .problems import AbstractProblem
+from .problems.domain import PeriodicPair
 
-COMPONENTS = ("residual", "initial", "boundary")
+COMPONENTS = ("residual", "initial", "boundary")  # the study's problems' components
 POINTS_AXIS = "points"  # the mesh axis the collocation points are split along
 AUTO_BLOCK_FLOATS = 2**17  # floats per stream and block on a CPU (benchmarks/cost.py --blocks)
 
@@ -115,54 +122,86 @@ def _mse(residuals: Callable, points, block_size: int | None, mesh=None) -> Arra
     return sum(_sums_of_squares(residuals, points, block_size)) / n
 
 
+def _parts(value) -> tuple[Array, ...]:
+    return tuple(value) if isinstance(value, (tuple, list)) else (value,)
+
+
+def condition_residuals(condition, model, variables, method: str):
+    """The function ``PointSet -> tuple of per-point residual arrays`` of one condition."""
+    names = variables.coordinates
+
+    def coordinates(points, values=None):
+        c = {name: points[:, i] for i, name in enumerate(names)}
+        if values is not None:
+            c["values"] = values
+        return c
+
+    def residuals(s: PointSet):
+        d = evaluate_terms(model, condition.terms, s.points, variables, method)
+        if isinstance(condition.where, PeriodicPair):
+            d = (d, evaluate_terms(model, condition.terms, s.partner, variables, method))
+        return _parts(condition.residual(d, coordinates(s.points, s.values)))
+
+    return residuals
+
+
 def loss_components(
-    pde: AbstractPDE,
-    u: ScalarField,
+    problem: AbstractProblem,
+    model,
     data: Collocation,
     *,
     method: str = DEFAULT_METHOD,
     mse_factor: float = 1.0,
     block_size: int | None = None,
     mesh=None,
+    weights: dict[str, float] | None = None,
 ) -> dict[str, Float[Array, ""]]:
-    """The three named loss terms of any scalar field ``u(x, t)``, not only a network.
+    """Each condition's weighted loss term, by name, of any model (a function of one point
+    ``(d,)`` returning its fields ``(k,)``), not only a network.
 
-    Passing ``pde.exact`` checks a problem's definition: every term must vanish.
+    Passing the exact solution checks a problem's definition: every term must vanish.
     ``block_size`` evaluates each point set that many points at a time (module docstring);
-    ``mesh`` (a ``jax.sharding.Mesh`` with the axis ``"points"``) splits them over devices.
+    ``mesh`` (a ``jax.sharding.Mesh`` with the axis ``"points"``) splits them over devices;
+    ``weights`` (condition -> weight) replaces the conditions' own.
     """
+    variables = problem.variables
+    out = {}
+    for condition in problem.weighted_conditions(weights):
+        residuals = condition_residuals(condition, model, variables, method)
+        term = mse_factor * _mse(residuals, data.sets[condition.name], block_size, mesh)
+        out[condition.name] = term if _is_one(condition.weight) else condition.weight * term
+    return out
 
-    def residual(p):
-        d = derivatives(u, pde.residual_terms, p[:, 0], p[:, 1], method)
-        return (pde.residual(d, p[:, 0], p[:, 1]),)
 
-    def initial(p):
-        d = derivatives(u, pde.initial_terms, p[:, 0], p[:, 1], method)
-        return pde.initial_residuals(d, p[:, 0])
+def _is_one(weight) -> bool:
+    return isinstance(weight, (int, float)) and weight == 1
 
-    def boundary(ends):
-        left, right = ends
-        dl = derivatives(u, pde.boundary_terms, left[:, 0], left[:, 1], method)
-        dr = derivatives(u, pde.boundary_terms, right[:, 0], right[:, 1], method)
-        return pde.boundary_residuals(dl, dr, left[:, 1])
 
-    ends = (data.boundary_left, data.boundary_right)
-    return {
-        "residual": mse_factor * _mse(residual, data.residual_points, block_size, mesh),
-        "initial": mse_factor * _mse(initial, data.initial_points, block_size, mesh),
-        "boundary": mse_factor * _mse(boundary, ends, block_size, mesh),
-    }
+def residual_vector(
+    problem: AbstractProblem, model, data: Collocation, *, method: str = DEFAULT_METHOD, mse_factor: float = 1.0,
+    weights: dict[str, float] | None = None,
+) -> Float[Array, " m"]:
+    """r = concat over conditions and their parts of sqrt(weight x mse_factor / n_c) x residuals,
+    so that sum(r^2) is the loss (one batch, no blocks)."""
+    variables = problem.variables
+    blocks = []
+    for condition in problem.weighted_conditions(weights):
+        s = data.sets[condition.name]
+        scale = jnp.sqrt(condition.weight * mse_factor / s.points.shape[0])
+        blocks += [scale * r for r in condition_residuals(condition, model, variables, method)(s)]
+    return jnp.concatenate(blocks)
 
 
 class PINNLoss(eqx.Module):
-    """``f(w) -> (total, {"residual", "initial", "boundary"})`` over a flat parameter vector.
+    """``f(w) -> (total, {condition: term})`` over a flat parameter vector; ``residuals(w)``
+    is the residual vector r(w) with ``total = sum(r^2)``.
 
-    A pytree (the collocation arrays are its leaves), so it can be passed to jitted
-    functions as an argument rather than baked in as constants. Build it with
-    ``build_loss``; ``loss.model(w)`` turns a flat vector back into the network.
+    A pytree (the point arrays are its leaves), so it can be passed to jitted functions as
+    an argument rather than baked in as constants. Build it with ``build_loss``;
+    ``loss.model(w)`` turns a flat vector back into the network.
     """
 
-    pde: AbstractPDE
+    pde: AbstractProblem
     data: Collocation
     model_static: Any = eqx.field(static=True)
     unravel: Callable[[Array], Any] = eqx.field(static=True)
@@ -170,6 +209,11 @@ class PINNLoss(eqx.Module):
     mse_factor: float = eqx.field(static=True, default=1.0)
     block_size: int | None = eqx.field(static=True, default=None)
     mesh: Any = eqx.field(static=True, default=None)  # data parallelism: see shard_loss
+    weights: tuple[tuple[str, float], ...] = eqx.field(static=True, default=())  # loss.weights
+
+    @property
+    def problem(self) -> AbstractProblem:
+        return self.pde
 
     def model(self, w: Float[Array, " p"]):
         """The network with parameters ``w``."""
@@ -179,12 +223,21 @@ class PINNLoss(eqx.Module):
         model = self.model(w)
         return loss_components(
             self.pde, model, self.data, method=self.method, mse_factor=self.mse_factor, block_size=self.block_size,
-            mesh=self.mesh,
+            mesh=self.mesh, weights=dict(self.weights),
         )
+
+    def residuals(self, w: Float[Array, " p"]) -> Float[Array, " m"]:
+        """The residual vector r(w) (module docstring)."""
+        return residual_vector(self.pde, self.model(w), self.data, method=self.method, mse_factor=self.mse_factor,
+                               weights=dict(self.weights))
 
     def __call__(self, w: Float[Array, " p"]) -> tuple[Float[Array, ""], dict[str, Float[Array, ""]]]:
         parts = self.components(w)
-        return parts["residual"] + parts["initial"] + parts["boundary"], parts
+        values = list(parts.values())
+        total = values[0]
+        for value in values[1:]:
+            total = total + value
+        return total, parts
 
 
 def flatten_model(model) -> tuple[Float[Array, " p"], Callable[[Array], Any], Any]:
@@ -195,29 +248,39 @@ def flatten_model(model) -> tuple[Float[Array, " p"], Callable[[Array], Any], An
 
 
 def build_loss(
-    pde: AbstractPDE,
+    pde: AbstractProblem,
     model,
     data: Collocation,
     *,
     method: str = DEFAULT_METHOD,
     mse_factor: float = 1.0,
     block_size: int | str | None = "auto",
+    weights: dict[str, float] | None = None,
 ) -> tuple[PINNLoss, Float[Array, " p"]]:
-    """The loss of ``model`` on ``pde`` and ``data``, and the model's flat parameters ``w0``.
+    """The loss of ``model`` on the problem ``pde`` and ``data``, and the model's flat
+    parameters ``w0``.
 
     ``method``: see ``jpinn.derivatives``; ``block_size``: points per block (module
-    docstring), ``"auto"`` for the backend's default, None for one batch.
+    docstring), ``"auto"`` for the backend's default, None for one batch; ``weights``:
+    condition -> weight, in place of the conditions' own.
     """
-    if check_method(method) == "taylor" and not isinstance(model, TaylorField):
+    from .problems import check_problem
+
+    if check_method(method) == "taylor" and not isinstance(model, TaylorModel):
         raise ValueError(
-            f"derivatives: method 'taylor' needs a model with taylor_terms (jpinn.models.MLP has it), "
+            f"derivatives: method 'taylor' needs a model with taylor_streams (jpinn.models.MLP has it), "
             f"got {type(model).__name__}; use auto, forward or reverse"
         )
+    check_problem(pde, weights)
+    missing = [c.name for c in pde.conditions() if c.name not in data.sets]
+    if missing:
+        raise ValueError(f"data: no points for the condition(s) {', '.join(missing)} of {pde.name}")
     block_size = resolve_block_size(block_size, model)
     if not (isinstance(mse_factor, (int, float)) and mse_factor > 0 and mse_factor < float("inf")):
         raise ValueError(f"loss.mse_factor: must be a finite number > 0, got {mse_factor!r}")
     w0, unravel, static = flatten_model(model)
-    return PINNLoss(pde, data, static, unravel, method, float(mse_factor), block_size), w0
+    weights = tuple((k, float(v)) for k, v in (weights or {}).items())
+    return PINNLoss(pde, data, static, unravel, method, float(mse_factor), block_size, None, weights), w0
 
 
 def value_and_grad(f: PINNLoss, w: Float[Array, " p"]):
@@ -261,5 +324,5 @@ def shard_loss(f: PINNLoss, w: Float[Array, " p"], devices: int | str | None = "
     mesh = Mesh(np.array(devices), (POINTS_AXIS,))
     replicated = NamedSharding(mesh, PartitionSpec())
     data = jax.device_put(f.data, replicated)
-    sharded = PINNLoss(f.pde, data, f.model_static, f.unravel, f.method, f.mse_factor, None, mesh)
+    sharded = PINNLoss(f.pde, data, f.model_static, f.unravel, f.method, f.mse_factor, None, mesh, f.weights)
     return sharded, jax.device_put(w, replicated)

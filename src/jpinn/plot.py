@@ -1,13 +1,28 @@
-"""Figures: a run's prediction / exact / absolute error fields and loss curves; the study's
-comparison figures (curves of several runs, L2RE against loss, fields of several runs)."""
+"""Figures: a run's prediction / reference / absolute error fields and loss curves; the
+study's comparison figures (curves of several runs, L2RE against loss, fields of several runs).
+
+Fields are drawn for any problem (``jpinn.problems.AbstractProblem``): on the plane of a
+2-coordinate box (a 1-D space x time box with time on the horizontal axis, the study's
+look), as lines for one coordinate, and for more coordinates on the slice through the box
+centre along the first two (the others at their midpoints)."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+
+# the study's three loss components: plot_history's default when a run names none
+STUDY_COMPONENTS = ("residual", "initial", "boundary")
+# |value| below this fraction of a field's largest counts as 0 when choosing its colour map
+SIGN_TOLERANCE = 1e-4
+# record keys that are not loss components (jpinn.train's records)
+_RECORD_KEYS = frozenset({"phase", "phase_index", "iteration", "phase_iteration", "step", "evaluations",
+                          "loss",
+                          "grad_norm", "status", "info", "time", "member"})
 
 
 def _pyplot():
@@ -22,53 +37,220 @@ def _pyplot():
     return plt
 
 
-def plot_solution(model, pde, path: str | os.PathLike, *, n_x: int = 257, n_t: int = 101) -> float:
-    """Save prediction, exact solution and |error| on the n_x x n_t grid; return the L2RE."""
+def _dtype(model):
+    """The dtype of a model's parameters (its first inexact array; float32 without any)."""
+    import equinox as eqx
+    import jax
     import jax.numpy as jnp
 
-    from .data import grid_axes
+    leaves = jax.tree.leaves(eqx.filter(model, eqx.is_inexact_array))
+    return leaves[0].dtype if leaves else jnp.float32
 
+
+def _format_value(value) -> str:
+    if isinstance(value, (bool, str, int)):
+        return str(value)
+    if isinstance(value, float):
+        return f"{value:g}"
+    array = np.asarray(value)
+    if array.size == 1 and np.issubdtype(array.dtype, np.number):
+        return f"{array.item():g}"
+    return np.array2string(array, precision=3, separator=",", threshold=6)
+
+
+def problem_title(problem) -> str:
+    """``"name (k=v, ...)"``: the problem's name and coefficients (just the name without any)."""
+    coefficients = problem.coefficients()
+    if not coefficients:
+        return str(problem.name)
+    return f"{problem.name} ({', '.join(f'{k}={_format_value(v)}' for k, v in coefficients.items())})"
+
+
+@dataclasses.dataclass(frozen=True)
+class PlotGrid:
+    """The points a field figure is drawn on: ``points`` ``(N, d)`` float64 in the problem's
+    coordinate order, the ``ij`` mesh of the plotted axes flattened (``shape``: 1 or 2
+    axes); ``horizontal`` / ``vertical``: the plotted coordinates' names and their mesh
+    arrays (``vertical`` None for one coordinate); ``fixed``: "x3..x5 = 0.5" for a slice."""
+
+    points: np.ndarray
+    shape: tuple[int, ...]
+    horizontal: tuple[str, np.ndarray]
+    vertical: tuple[str, np.ndarray] | None
+    fixed: str
+
+
+def _fixed_label(names: Sequence[str], values: Sequence[float]) -> str:
+    if not names:
+        return ""
+    text = [f"{v:g}" for v in values]
+    if len(set(text)) == 1 and len(names) > 1:
+        joined = f"{names[0]}..{names[-1]}" if len(names) > 2 else f"{names[0]}, {names[1]}"
+        return f"{joined} = {text[0]}"
+    return ", ".join(f"{n} = {v}" for n, v in zip(names, text))
+
+
+def plot_grid(problem, *, n_x: int = 257, n_t: int = 101, n: int = 201) -> PlotGrid:
+    """The grid ``plot_solution`` draws ``problem`` on: for a 1-D space x time box the
+    space axis has ``n_x`` points and time ``n_t`` (time horizontal); any other box ``n``
+    per plotted axis, one coordinate a line, more than two the slice through the box centre
+    along the first two coordinates. Endpoints included."""
+    box = problem.domain()
+    names, lower, upper = tuple(box.coordinates), np.asarray(box.lower, float), np.asarray(box.upper, float)
+    d = len(names)
+    if d == 1:
+        axis = np.linspace(lower[0], upper[0], n)
+        return PlotGrid(axis[:, None], (n,), (names[0], axis), None, "")
+    if d == 2 and box.time is not None:
+        sizes = [n_t if c == box.time else n_x for c in names]
+    else:
+        sizes = [n, n]
+    axes = [np.linspace(lower[i], upper[i], sizes[i]) for i in range(2)]
+    mesh = np.meshgrid(*axes, indexing="ij")
+    middle = (lower[2:] + upper[2:]) / 2
+    points = np.empty((mesh[0].size, d))
+    points[:, 0], points[:, 1] = mesh[0].ravel(), mesh[1].ravel()
+    points[:, 2:] = middle
+    h, v = (1, 0) if box.time is not None and names[1] == box.time else (0, 1)
+    return PlotGrid(points, tuple(sizes), (names[h], mesh[h]), (names[v], mesh[v]),
+                    _fixed_label(names[2:], middle))
+
+
+def _evaluate(model, problem, grid: PlotGrid):
+    """Prediction and reference (None without a closed form) at ``grid``, float64 NumPy ``(N, k)``."""
+    import jax.numpy as jnp
+
+    from .problems import exact_fields
+
+    points = jnp.asarray(grid.points, dtype=_dtype(model))
+    prediction = np.asarray(model.predict(points), dtype=np.float64).reshape(len(grid.points), -1)
+    reference = exact_fields(problem, points) if problem.has_exact else None
+    if reference is not None:
+        reference = np.asarray(reference, dtype=np.float64).reshape(len(grid.points), -1)
+    return prediction, reference
+
+
+def _relative(error: np.ndarray, reference: np.ndarray) -> float:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return float(np.linalg.norm(error) / np.linalg.norm(reference))
+
+
+def _field_colors(values: np.ndarray) -> dict[str, Any]:
+    """pcolormesh keywords: a diverging map centred on 0 (symmetric range) when ``values``
+    take both signs, a sequential one over their range otherwise. Values within
+    ``SIGN_TOLERANCE`` of the largest magnitude count as 0 (sin(pi) is -9e-8 in float32)."""
+    finite = values[np.isfinite(values)]
+    lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+    tol = SIGN_TOLERANCE * max(abs(lo), abs(hi))
+    if lo < -tol and hi > tol:
+        m = max(-lo, hi)
+        return {"cmap": "RdBu_r", "vmin": -m, "vmax": m}
+    if lo == hi:
+        lo, hi = lo - 0.5, hi + 0.5
+    return {"cmap": "plasma", "vmin": lo, "vmax": hi}
+
+
+def _titled(text: str, grid: PlotGrid) -> str:
+    return f"{text} ({grid.fixed})" if grid.fixed else text
+
+
+def _mesh(fig, ax, grid: PlotGrid, values: np.ndarray, title: str, label: str, *, colorbar=True, **kw):
+    (h_name, h), (v_name, v) = grid.horizontal, grid.vertical
+    mesh = ax.pcolormesh(h, v, values.reshape(grid.shape), shading="auto", **kw)
+    ax.set_xlabel(h_name)
+    ax.set_ylabel(v_name)
+    ax.set_title(_titled(title, grid), fontsize=10)
+    if colorbar:
+        fig.colorbar(mesh, ax=ax, label=label)
+    return mesh
+
+
+def plot_solution(model, pde, path: str | os.PathLike, *, n_x: int = 257, n_t: int = 101,
+                  n: int = 201) -> float:
+    """Save, one row per field, the prediction, the reference (closed form) and |error| on
+    ``plot_grid(pde, n_x=, n_t=, n=)``: prediction and reference share the reference's colour
+    range, |error| has its own. A problem without a closed form gets the prediction only.
+    Returns the L2RE over all fields on that grid (nan without a reference)."""
     plt = _pyplot()
-    x, t = grid_axes(pde, n_x, n_t)
-    xx, tt = np.meshgrid(x, t, indexing="ij")
-    points = jnp.asarray(np.stack([xx.ravel(), tt.ravel()], 1), dtype=model.layers[0].weight.dtype)
-    pred = np.asarray(model.predict(points)).reshape(xx.shape)
-    exact = np.asarray(pde.exact(points[:, 0], points[:, 1])).reshape(xx.shape)
-    error = np.abs(pred - exact)
-    l2re = float(np.linalg.norm(pred - exact) / np.linalg.norm(exact))
-    fig, axes = plt.subplots(1, 3, figsize=(14, 3.8), constrained_layout=True)
-    vmin, vmax = float(exact.min()), float(exact.max())
-    for ax, field, title, kw in (
-        (axes[0], pred, "prediction", {"vmin": vmin, "vmax": vmax, "cmap": "RdBu_r"}),
-        (axes[1], exact, "exact", {"vmin": vmin, "vmax": vmax, "cmap": "RdBu_r"}),
-        (axes[2], error, f"|error|  (L2RE {l2re:.2e})", {"cmap": "viridis"}),
-    ):
-        mesh = ax.pcolormesh(tt, xx, field, shading="auto", **kw)
-        ax.set_xlabel("t")
-        ax.set_ylabel("x")
-        ax.set_title(title)
-        fig.colorbar(mesh, ax=ax)
-    fig.suptitle(f"{pde.name} {pde.coefficients()}")
+    grid = plot_grid(pde, n_x=n_x, n_t=n_t, n=n)
+    prediction, reference = _evaluate(model, pde, grid)
+    fields = tuple(pde.fields)
+    has_reference = reference is not None
+    columns = 3 if has_reference else 1
+    fig, axes = plt.subplots(len(fields), columns, figsize=(14 if has_reference else 5.6, 3.8 * len(fields)),
+                             constrained_layout=True, squeeze=False)
+    for k, name in enumerate(fields):
+        pred = prediction[:, k]
+        row = axes[k]
+        if grid.vertical is None:  # one coordinate: lines
+            h_name, h = grid.horizontal
+            row[0].plot(h, pred, color="C0", label="prediction")
+            if has_reference:
+                row[0].plot(h, reference[:, k], color="k", ls="--", lw=1, label="reference")
+                row[0].legend(fontsize=8)
+                row[1].plot(h, reference[:, k], color="k")
+                row[1].set_title(f"{name}: reference", fontsize=10)
+                error = np.abs(pred - reference[:, k])
+                row[2].plot(h, error, color="C3")
+                row[2].set_title(f"{name}: |error|  (L2RE {_relative(error, reference[:, k]):.2e})",
+                                 fontsize=10)
+                row[2].set_ylabel("|error|")
+                row[1].set_ylabel(name)
+            row[0].set_title(f"{name}: prediction", fontsize=10)
+            row[0].set_ylabel(name)
+            for ax in row:
+                ax.set_xlabel(h_name)
+            continue
+        colors = _field_colors(reference[:, k] if has_reference else pred)
+        _mesh(fig, row[0], grid, pred, f"{name}: prediction", name, **colors)
+        if has_reference:
+            _mesh(fig, row[1], grid, reference[:, k], f"{name}: reference", name, **colors)
+            error = np.abs(pred - reference[:, k])
+            _mesh(fig, row[2], grid, error,
+                  f"{name}: |error|  (L2RE {_relative(error, reference[:, k]):.2e})",
+                  "|error|", cmap="viridis")
+    l2re = _relative(prediction - reference, reference) if has_reference else float("nan")
+    title = problem_title(pde)
+    if has_reference and len(fields) > 1:
+        title += f"  (L2RE over all fields {l2re:.2e})"
+    fig.suptitle(title)
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return l2re
 
 
-def plot_history(records: Sequence[dict[str, Any]], path: str | os.PathLike) -> None:
-    """Loss, its components and the gradient norm against iterations; phase switches dashed."""
+def history_components(records: Sequence[dict[str, Any]]) -> list[str]:
+    """The loss components of ``records`` when a run names none: the study's three that the
+    first record has, else every numeric key of it that is not bookkeeping."""
+    if not records:
+        return []
+    first = records[0]
+    study = [c for c in STUDY_COMPONENTS if c in first]
+    if study:
+        return study
+    return [k for k, v in first.items() if k not in _RECORD_KEYS and isinstance(v, (int, float))
+            and not isinstance(v, bool)]
+
+
+def plot_history(records: Sequence[dict[str, Any]], path: str | os.PathLike,
+                 components: Sequence[str] | None = None) -> None:
+    """Loss, its components (``components``, by name; default ``history_components``) and the
+    gradient norm against iterations; phase switches dashed. A component absent from a
+    record is a gap in its line."""
     plt = _pyplot()
+    components = history_components(records) if components is None else list(components)
     it = np.array([r["iteration"] for r in records])
     fig, (ax_loss, ax_grad) = plt.subplots(1, 2, figsize=(12, 4), constrained_layout=True)
     ax_loss.semilogy(it, [r["loss"] for r in records], label="loss", lw=2)
-    for name in ("residual", "initial", "boundary"):
-        ax_loss.semilogy(it, [r[name] for r in records], label=name, lw=1)
+    for name in components:
+        ax_loss.semilogy(it, [float(r.get(name, np.nan)) for r in records], label=name, lw=1)
     ax_grad.semilogy(it, [r["grad_norm"] for r in records], color="k")
     for ax in (ax_loss, ax_grad):
         for s in _phase_switches(records):
             ax.axvline(s, ls="--", color="gray", lw=1)
         ax.set_xlabel("iteration")
     ax_loss.set_title("loss")
-    ax_loss.legend()
+    ax_loss.legend(fontsize=8 if len(components) > 4 else 10)
     ax_grad.set_title("gradient norm")
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -212,40 +394,72 @@ def plot_error_vs_loss(points: Sequence[tuple[str, str, float, float]], path: st
 
 
 def plot_fields(models: Sequence[tuple[str, Any]], pde, path: str | os.PathLike | None = None, *,
-                n_x: int = 257, n_t: int = 101):
-    """Exact solution, then each model's prediction (top row) and |error| (bottom row) on
-    the n_x x n_t grid: ``models`` = (label, model) pairs solving the same ``pde``."""
-    import jax.numpy as jnp
-
-    from .data import grid_axes
+                n_x: int = 257, n_t: int = 101, n: int = 201):
+    """The reference (closed form), then each model's prediction (top row) and |error|
+    (bottom row) of the problem's first field on ``plot_grid(pde, n_x=, n_t=, n=)``:
+    ``models`` = (label, model) pairs solving the same ``pde``. Predictions share the
+    reference's colour range and the errors one common scale across the runs; without a
+    closed form, the predictions only. Returns the path, or the open figure when ``path``
+    is None."""
+    from matplotlib.colors import Normalize
 
     plt = _pyplot()
-    x, t = grid_axes(pde, n_x, n_t)
-    xx, tt = np.meshgrid(x, t, indexing="ij")
-    grid = np.stack([xx.ravel(), tt.ravel()], 1)
-    exact = np.asarray(pde.exact(jnp.asarray(grid[:, 0]), jnp.asarray(grid[:, 1]))).reshape(xx.shape)
-    n = len(models) + 1
-    fig, axes = plt.subplots(2, n, figsize=(3.6 * n, 6.4), constrained_layout=True, squeeze=False)
-    vmin, vmax = float(exact.min()), float(exact.max())
-    mesh = axes[0, 0].pcolormesh(tt, xx, exact, shading="auto", cmap="RdBu_r", vmin=vmin, vmax=vmax)
-    axes[0, 0].set_title("exact")
-    fig.colorbar(mesh, ax=axes[0, 0])
-    axes[1, 0].axis("off")
-    for k, (label, model) in enumerate(models, start=1):
-        points = jnp.asarray(grid, dtype=model.layers[0].weight.dtype)
-        pred = np.asarray(model.predict(points)).reshape(xx.shape)
-        error = np.abs(pred - exact)
-        l2re = float(np.linalg.norm(pred - exact) / np.linalg.norm(exact))
-        mesh = axes[0, k].pcolormesh(tt, xx, pred, shading="auto", cmap="RdBu_r", vmin=vmin, vmax=vmax)
-        axes[0, k].set_title(label, fontsize=9)
-        fig.colorbar(mesh, ax=axes[0, k])
-        mesh = axes[1, k].pcolormesh(tt, xx, error, shading="auto", cmap="viridis")
-        axes[1, k].set_title(f"|error| (L2RE {l2re:.2e})", fontsize=9)
-        fig.colorbar(mesh, ax=axes[1, k])
-    for ax in axes.ravel():
-        ax.set_xlabel("t")
-        ax.set_ylabel("x")
-    fig.suptitle(f"{pde.name} {pde.coefficients()}")
+    grid = plot_grid(pde, n_x=n_x, n_t=n_t, n=n)
+    field = pde.fields[0]
+    runs = []
+    reference = None
+    for label, model in models:
+        prediction, exact = _evaluate(model, pde, grid)
+        reference = exact[:, 0] if exact is not None else None
+        runs.append((label, prediction[:, 0]))
+    has_reference = reference is not None
+    errors = [np.abs(pred - reference) for _, pred in runs] if has_reference else []
+    n_cols = len(runs) + (1 if has_reference else 0)
+    n_rows = 2 if has_reference else 1
+    fig, axes = plt.subplots(n_rows, max(1, n_cols), figsize=(3.6 * max(1, n_cols) + 0.8, 3.2 * n_rows),
+                             constrained_layout=True, squeeze=False)
+    first = 1 if has_reference else 0
+    peak = max([float(np.nanmax(e)) for e in errors if e.size] + [0.0])
+    error_norm = Normalize(vmin=0.0, vmax=peak if peak > 0 else 1.0)
+    if grid.vertical is None:  # one coordinate: lines
+        h_name, h = grid.horizontal
+        if has_reference:
+            axes[0, 0].plot(h, reference, color="k")
+            axes[0, 0].set_title(f"{field}: reference", fontsize=9)
+            axes[1, 0].axis("off")
+        for k, (label, pred) in enumerate(runs, start=first):
+            axes[0, k].plot(h, pred, color="C0", label="prediction")
+            if has_reference:
+                axes[0, k].plot(h, reference, color="k", ls="--", lw=1, label="reference")
+                axes[1, k].plot(h, errors[k - first], color="C3")
+                axes[1, k].set_ylim(0, error_norm.vmax * 1.05)
+                axes[1, k].set_title(f"|error| (L2RE {_relative(errors[k - first], reference):.2e})",
+                                     fontsize=9)
+                axes[1, k].set_xlabel(h_name)
+                axes[1, k].set_ylabel("|error|")
+            axes[0, k].set_title(label, fontsize=9)
+        for ax in axes[0]:
+            ax.set_xlabel(h_name)
+            ax.set_ylabel(field)
+    else:
+        colors = _field_colors(reference if has_reference else np.concatenate([p for _, p in runs]))
+        mesh = None
+        if has_reference:
+            mesh = _mesh(fig, axes[0, 0], grid, reference, f"{field}: reference", field, colorbar=False,
+                         **colors)
+            axes[1, 0].axis("off")
+        error_mesh = None
+        for k, (label, pred) in enumerate(runs, start=first):
+            mesh = _mesh(fig, axes[0, k], grid, pred, label, field, colorbar=False, **colors)
+            if has_reference:
+                error_mesh = _mesh(fig, axes[1, k], grid, errors[k - first],
+                                   f"|error| (L2RE {_relative(errors[k - first], reference):.2e})", "|error|",
+                                   colorbar=False, cmap="viridis", norm=error_norm)
+        if mesh is not None:
+            fig.colorbar(mesh, ax=list(axes[0]), label=field)
+        if error_mesh is not None:
+            fig.colorbar(error_mesh, ax=list(axes[1, first:]), label="|error|")
+    fig.suptitle(problem_title(pde) + (f": {field}" if len(pde.fields) > 1 else ""))
     return _save(plt, fig, path)
 
 

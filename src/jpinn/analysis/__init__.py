@@ -24,6 +24,7 @@ from .spectrum import (
     COMPONENTS as COMPONENTS,
     SpectralDensity as SpectralDensity,
     component_loss as component_loss,
+    components_of as components_of,
     hessian_density as hessian_density,
     hessian_operator as hessian_operator,
     slq as slq,

@@ -24,14 +24,21 @@ from .. import rng
 from ..linalg import lanczos
 from ..linalg.hvp import value_grad_hvp
 
-COMPONENTS = ("total", "residual", "initial", "boundary")
+COMPONENTS = ("total", "residual", "initial", "boundary")  # the study's problems' (total: the loss)
 VARIANCE_FACTOR = 5e-5  # the study's smoothing: variance 5e-5 * max(1, lambda_max - lambda_min)
+
+
+def components_of(f: Callable) -> tuple[str, ...]:
+    """``total`` and the condition names of a jpinn loss (the study's names for other callables)."""
+    problem = getattr(f, "pde", None)
+    return ("total", *(c.name for c in problem.conditions())) if problem is not None else COMPONENTS
 
 
 def component_loss(f: Callable, component: str = "total") -> Callable:
     """The scalar function w -> one named term of a jpinn loss (``total`` is the sum)."""
-    if component not in COMPONENTS:
-        raise ValueError(f"component: unknown {component!r}; allowed: {', '.join(COMPONENTS)}")
+    allowed = components_of(f)
+    if component not in allowed:
+        raise ValueError(f"component: unknown {component!r}; allowed: {', '.join(allowed)}")
 
     def scalar(w):
         total, parts = f(w)

@@ -1,9 +1,10 @@
-"""Networks and their initialisation."""
+"""Networks, their initialisation and output transforms (hard constraints)."""
 
 import jax.numpy as jnp
 
 from .._registry import make_registered
 from .mlp import MLP as MLP, n_parameters as n_parameters
+from .transform import OutputTransform as OutputTransform
 
 MODELS = {"mlp": MLP}
 

@@ -1,4 +1,5 @@
-"""The study's network: an MLP on raw (x, t) with tanh, Xavier-normal weights, zero biases."""
+"""The study's network: a tanh MLP, Xavier-normal weights, zero biases, for any number of
+inputs (coordinates) and outputs (fields)."""
 
 from __future__ import annotations
 
@@ -22,21 +23,40 @@ def xavier_normal(key: PRNGKeyArray, shape: tuple[int, int], dtype) -> Array:
     return std * jax.random.normal(key, shape, dtype)
 
 
-class MLP(eqx.Module):
-    """u(x, t) = W_L tanh(... tanh(W_1 [x, t] + b_1) ...) + b_L.
+def _check_scaling(scaling, in_size: int):
+    if scaling is None:
+        return None
+    lower, upper = (tuple(float(v) for v in side) for side in scaling)
+    if len(lower) != in_size or len(upper) != in_size or not all(lo < hi for lo, hi in zip(lower, upper)):
+        raise ValueError(f"model.input_scaling: needs {in_size} lower < upper bounds, got {scaling!r}")
+    return lower, upper
 
-    ``depth`` is the number of hidden layers (3 in the study), ``width`` their size;
-    the parameter count is 2 w^2 + 6 w + 1 for depth 3.
+
+class MLP(eqx.Module):
+    """fields(p) = W_L tanh(... tanh(W_1 s(p) + b_1) ...) + b_L.
+
+    ``depth`` is the number of hidden layers (3 in the study), ``width`` their size,
+    ``in_size`` the number of coordinates (2 for the study's (x, t)) and ``out_size`` the
+    number of fields (1). ``input_scaling``: ``(lower, upper)`` bounds of the domain, so that
+    s(p) maps the box onto [-1, 1]^d; None (the study) feeds the raw coordinates. The
+    parameter count is ``n_parameters(width, depth, in_size, out_size)``.
     """
 
     layers: tuple[eqx.nn.Linear, ...]
     width: int = eqx.field(static=True)
     depth: int = eqx.field(static=True)
+    in_size: int = eqx.field(static=True)
+    out_size: int = eqx.field(static=True)
+    input_scaling: tuple[tuple[float, ...], tuple[float, ...]] | None = eqx.field(static=True)
 
-    def __init__(self, width: int = 50, depth: int = 3, *, key: PRNGKeyArray, dtype=jnp.float32):
+    def __init__(self, width: int = 50, depth: int = 3, *, in_size: int = 2, out_size: int = 1,
+                 input_scaling=None, key: PRNGKeyArray, dtype=jnp.float32):
         self.width = check_int("model.width", width)
         self.depth = check_int("model.depth", depth)
-        sizes = [2] + [width] * depth + [1]
+        self.in_size = check_int("model.in_size", in_size)
+        self.out_size = check_int("model.out_size", out_size)
+        self.input_scaling = _check_scaling(input_scaling, in_size)
+        sizes = [in_size] + [width] * depth + [out_size]
         keys = jax.random.split(key, len(sizes) - 1)
         layers = []
         for k, fan_in, fan_out in zip(keys, sizes[:-1], sizes[1:]):
@@ -49,25 +69,39 @@ class MLP(eqx.Module):
             layers.append(layer)
         self.layers = tuple(layers)
 
-    def __call__(self, x: Float[Array, ""], t: Float[Array, ""]) -> Float[Array, ""]:
-        """The network at one point (vmap it for a batch)."""
-        h = jnp.stack([x, t])
+    def _scale(self, p):
+        # s(p) = 2 (p - lower) / (upper - lower) - 1, per coordinate; its Jacobian is diag(scale)
+        lower, upper = (jnp.asarray(b, p.dtype) for b in self.input_scaling)
+        return 2 * (p - lower) / (upper - lower) - 1
+
+    def _scale_factors(self, dtype):
+        lower, upper = (jnp.asarray(b, dtype) for b in self.input_scaling)
+        return 2 / (upper - lower)
+
+    def __call__(self, p: Float[Array, " d"]) -> Float[Array, " k"]:
+        """The fields at one point (vmap it for a batch)."""
+        h = p if self.input_scaling is None else self._scale(p)
         for layer in self.layers[:-1]:
             h = jnp.tanh(layer(h))
-        return self.layers[-1](h)[0]
+        return self.layers[-1](h)
 
-    def taylor_terms(self, x: Float[Array, " n"], t: Float[Array, " n"], terms) -> dict[str, Float[Array, " n"]]:
-        """u and the named derivative terms at the points (x[i], t[i]), by batched
-        second-order Taylor propagation (``jpinn.derivatives.taylor_mlp``)."""
-        return taylor_mlp(
-            [layer.weight for layer in self.layers], [layer.bias for layer in self.layers], x, t, terms
-        )
+    def taylor_streams(self, points: Float[Array, "n d"], first, second):
+        """The fields and their derivative streams at the rows of ``points``, by batched
+        second-order Taylor propagation (``jpinn.derivatives.taylor_mlp``). With input
+        scaling, the first weight absorbs the scale (chain rule: d/dp_i = scale_i d/ds_i)."""
+        weights = [layer.weight for layer in self.layers]
+        if self.input_scaling is not None:
+            points = self._scale(points)
+            weights[0] = weights[0] * self._scale_factors(points.dtype)
+            # the value must see the unscaled-weight product W s(p): undo it on the inputs
+            points = points / self._scale_factors(points.dtype)
+        return taylor_mlp(weights, [layer.bias for layer in self.layers], points, first, second)
 
-    def predict(self, points: Float[Array, "n 2"]) -> Float[Array, " n"]:
-        """The network at a batch of points, columns (x, t)."""
-        return jax.vmap(self)(points[:, 0], points[:, 1])
+    def predict(self, points: Float[Array, "n d"]) -> Float[Array, "n k"]:
+        """The fields at a batch of points (one column per field)."""
+        return jax.vmap(self)(points)
 
 
-def n_parameters(width: int, depth: int) -> int:
-    """Number of weights and biases of ``MLP(width, depth)``."""
-    return 2 * width + width + (depth - 1) * (width * width + width) + width + 1
+def n_parameters(width: int, depth: int, in_size: int = 2, out_size: int = 1) -> int:
+    """Number of weights and biases of ``MLP(width, depth, in_size=, out_size=)``."""
+    return in_size * width + width + (depth - 1) * (width * width + width) + out_size * (width + 1)

@@ -1,14 +1,45 @@
-"""The study's three problems, one file each, behind ``AbstractPDE``."""
+"""Problems: domains, conditions, ``AbstractProblem``, and the shipped problems, one file
+each (the study's convection, reaction and wave; heat, Poisson, Helmholtz, Kovasznay)."""
 
 from .._registry import make_registered
-from ._base import AbstractPDE as AbstractPDE, AbstractPeriodicPDE as AbstractPeriodicPDE
+from . import conditions as conditions
+from ._base import (
+    AbstractProblem as AbstractProblem,
+    Reference as Reference,
+    check_coefficient as check_coefficient,
+    check_problem as check_problem,
+    exact_fields as exact_fields,
+)
+from ._study import AbstractPeriodicStudyProblem as AbstractPeriodicStudyProblem, AbstractStudyProblem as AbstractStudyProblem
+from .conditions import Condition as Condition
 from .convection import Convection as Convection
+from .domain import (
+    Boundary as Boundary,
+    Box as Box,
+    Face as Face,
+    Initial as Initial,
+    Interior as Interior,
+    PeriodicPair as PeriodicPair,
+    Points as Points,
+)
+from .heat import Heat as Heat
+from .helmholtz import Helmholtz as Helmholtz
+from .kovasznay import Kovasznay as Kovasznay
+from .poisson import Poisson as Poisson
 from .reaction import Reaction as Reaction
 from .wave import Wave as Wave
 
-PDES: dict[str, type[AbstractPDE]] = {cls.name: cls for cls in (Convection, Reaction, Wave)}
+PROBLEMS: dict[str, type[AbstractProblem]] = {
+    cls.name: cls for cls in (Convection, Reaction, Wave, Heat, Poisson, Helmholtz, Kovasznay)
+}
 
 
-def make_pde(name: str, **coefficients) -> AbstractPDE:
-    """Build a PDE by name; unknown names and coefficients give a one-line ValueError."""
-    return make_registered("pde.", "PDE", PDES, name, coefficients)
+def make_problem(name: str, **coefficients) -> AbstractProblem:
+    """Build a shipped problem by name; unknown names and coefficients give a one-line ValueError."""
+    return make_registered("pde.", "problem", PROBLEMS, name, coefficients)
+
+
+# the names of the study's reproduction (before the general problem layer)
+AbstractPDE = AbstractProblem
+PDES = PROBLEMS
+make_pde = make_problem

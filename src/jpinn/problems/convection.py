@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-import jax.numpy as jnp
 from typing import ClassVar
 
-from ._base import AbstractPeriodicPDE, check_coefficient
+import jax.numpy as jnp
+
+from ._base import check_coefficient
+from ._study import AbstractPeriodicStudyProblem
 
 
-class Convection(AbstractPeriodicPDE):
+class Convection(AbstractPeriodicStudyProblem):
     """Exact solution sin(x - beta t). The study's headline coefficient is beta = 40."""
 
     beta: float = 40.0
@@ -20,11 +22,11 @@ class Convection(AbstractPeriodicPDE):
     def __check_init__(self):
         check_coefficient(self.name, "beta", self.beta)
 
-    def residual(self, d, x, t):
+    def residual(self, d, c):
         return d["u_t"] + self.beta * d["u_x"]
 
-    def initial_residuals(self, d, x):
-        return (d["u"] - jnp.sin(x),)
+    def initial_residuals(self, d, c):
+        return (d["u"] - jnp.sin(c["x"]),)
 
-    def exact(self, x, t):
-        return jnp.sin(x - self.beta * t)
+    def exact(self, c):
+        return jnp.sin(c["x"] - self.beta * c["t"])

@@ -10,14 +10,15 @@ from typing import ClassVar
 
 import jax.numpy as jnp
 
-from ._base import AbstractPeriodicPDE, check_coefficient
+from ._base import check_coefficient
+from ._study import AbstractPeriodicStudyProblem
 
 
 def _h(x):
     return jnp.exp(-((x - jnp.pi) ** 2) / (2 * (jnp.pi / 4) ** 2))
 
 
-class Reaction(AbstractPeriodicPDE):
+class Reaction(AbstractPeriodicStudyProblem):
     """Logistic reaction with growth rate rho (the study's headline value: rho = 5)."""
 
     rho: float = 5.0
@@ -29,14 +30,14 @@ class Reaction(AbstractPeriodicPDE):
     def __check_init__(self):
         check_coefficient(self.name, "rho", self.rho)
 
-    def residual(self, d, x, t):
+    def residual(self, d, c):
         u = d["u"]
         return d["u_t"] - self.rho * u * (1 - u)
 
-    def initial_residuals(self, d, x):
-        return (d["u"] - _h(x),)
+    def initial_residuals(self, d, c):
+        return (d["u"] - _h(c["x"]),)
 
-    def exact(self, x, t):
-        h = _h(x)
-        growth = h * jnp.exp(self.rho * t)
+    def exact(self, c):
+        h = _h(c["x"])
+        growth = h * jnp.exp(self.rho * c["t"])
         return growth / (growth + 1 - h)

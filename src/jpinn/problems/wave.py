@@ -10,10 +10,11 @@ from typing import ClassVar
 
 import jax.numpy as jnp
 
-from ._base import AbstractPDE, check_coefficient
+from ._base import check_coefficient
+from ._study import AbstractStudyProblem
 
 
-class Wave(AbstractPDE):
+class Wave(AbstractStudyProblem):
     """One-dimensional wave equation with speed squared c2 and initial mode beta."""
 
     beta: float = 5.0
@@ -38,19 +39,20 @@ class Wave(AbstractPDE):
     def _g(self, x):
         return jnp.sin(jnp.pi * x) + 0.5 * jnp.sin(self.beta * jnp.pi * x)
 
-    def residual(self, d, x, t):
+    def residual(self, d, c):
         return d["u_tt"] - self.c2 * d["u_xx"]
 
-    def initial_residuals(self, d, x):
+    def initial_residuals(self, d, c):
         # the study's initial term: MSE(u(x,0) - g(x)) + MSE(u_t(x,0))
-        return (d["u"] - self._g(x), d["u_t"])
+        return (d["u"] - self._g(c["x"]), d["u_t"])
 
-    def boundary_residuals(self, left, right, t):
+    def boundary_residuals(self, left, right, c):
         # Dirichlet at both ends: MSE(u(0,t)) + MSE(u(1,t))
         return (left["u"], right["u"])
 
-    def exact(self, x, t):
-        c = jnp.sqrt(self.c2)
-        return jnp.sin(jnp.pi * x) * jnp.cos(c * jnp.pi * t) + 0.5 * jnp.sin(
+    def exact(self, c):
+        x, t = c["x"], c["t"]
+        speed = jnp.sqrt(self.c2)
+        return jnp.sin(jnp.pi * x) * jnp.cos(speed * jnp.pi * t) + 0.5 * jnp.sin(
             self.beta * jnp.pi * x
-        ) * jnp.cos(c * self.beta * jnp.pi * t)
+        ) * jnp.cos(speed * self.beta * jnp.pi * t)
