@@ -25,6 +25,7 @@ exactly the companion code's points, in its order.
 
 from __future__ import annotations
 
+from typing import Any
 
 import equinox as eqx
 import jax
@@ -132,6 +133,24 @@ def _edges(x: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.nda
     return initial, left, right
 
 
+def check_collocation(pde: AbstractProblem, *, n_x, n_t, n_residual, seed, rng) -> tuple[int, int, int, int]:
+    """The arguments of ``sample_collocation`` checked, one-line ValueErrors naming the
+    ``data`` field; returns ``(n_x, n_t, n_residual, seed)``. Creates no array."""
+    check_rng(rng)
+    check_study_grid(pde)
+    n_x = check_int("data.n_x", n_x, 3)
+    n_t = check_int("data.n_t", n_t, 2)
+    n_interior = (n_x - 2) * (n_t - 1)
+    n_residual = check_int("data.n_residual", n_residual, 1)
+    if n_residual > n_interior:
+        raise ValueError(
+            f"data.n_residual: the {n_x} x {n_t} grid interior holds {n_interior} points, "
+            f"got {n_residual}; allowed: 1..{n_interior}"
+        )
+    seed = check_int("data.seed", int(seed) if isinstance(seed, np.integer) else seed, 0)
+    return n_x, n_t, n_residual, seed
+
+
 def sample_collocation(
     pde: AbstractProblem,
     *,
@@ -148,18 +167,8 @@ def sample_collocation(
     seed's ``data`` stream, so the same seed gives the same points on every platform.
     ``rng="numpy"``: the companion code's draw (module docstring), its points in its order.
     """
-    check_rng(rng)
-    check_study_grid(pde)
-    n_x = check_int("data.n_x", n_x, 3)
-    n_t = check_int("data.n_t", n_t, 2)
+    n_x, n_t, n_residual, seed = check_collocation(pde, n_x=n_x, n_t=n_t, n_residual=n_residual, seed=seed, rng=rng)
     n_interior = (n_x - 2) * (n_t - 1)
-    n_residual = check_int("data.n_residual", n_residual, 1)
-    if n_residual > n_interior:
-        raise ValueError(
-            f"data.n_residual: the {n_x} x {n_t} grid interior holds {n_interior} points, "
-            f"got {n_residual}; allowed: 1..{n_interior}"
-        )
-    seed = check_int("data.seed", int(seed) if isinstance(seed, np.integer) else seed, 0)
     x, t = grid_axes(pde, n_x, n_t)
     if rng == "numpy":  # np.random.seed(seed); np.random.choice(...), without touching NumPy's global state
         order = np.random.RandomState(seed).choice(n_interior, n_residual, replace=False)
@@ -214,6 +223,23 @@ def generator(seed: int, index: int) -> np.random.Generator:
     return np.random.default_rng([seed, STREAMS["data"], index])
 
 
+def check_sampling(problem: AbstractProblem, *, sampler, points, seed) -> tuple[int, dict[str, Any]]:
+    """The arguments of ``sample_points`` checked (the sampler, the seed, ``points`` naming
+    conditions), one-line ValueErrors naming the ``data`` field; returns ``(seed, points)``.
+    Creates no array."""
+    check_sampler(sampler)
+    seed = check_int("data.seed", int(seed) if isinstance(seed, np.integer) else seed, 0)
+    points = points or {}
+    if not isinstance(points, dict):
+        raise ValueError(f"data.points: must be a mapping condition -> number of points, got {points!r}")
+    points = dict(points)
+    names = [c.name for c in problem.conditions()]
+    for name in points:
+        if name not in names:
+            raise ValueError(f"data.points.{name}: not a condition of {problem.name}; allowed: {', '.join(names)}")
+    return seed, points
+
+
 def sample_points(
     problem: AbstractProblem,
     *,
@@ -226,14 +252,8 @@ def sample_points(
     default, ``DEFAULT_COUNTS``) from ``sampler`` over its region; user point sets and
     observations as given, with their values. Condition k draws from its own generator
     (``generator(seed, k)``)."""
-    check_sampler(sampler)
-    seed = check_int("data.seed", int(seed) if isinstance(seed, np.integer) else seed, 0)
-    points = dict(points or {})
+    seed, points = check_sampling(problem, sampler=sampler, points=points, seed=seed)
     conditions = problem.conditions()
-    names = [c.name for c in conditions]
-    for name in points:
-        if name not in names:
-            raise ValueError(f"data.points.{name}: not a condition of {problem.name}; allowed: {', '.join(names)}")
     box = problem.domain()
     sets = {}
     as_array = lambda a: None if a is None else jnp.asarray(a, dtype=dtype)  # noqa: E731
@@ -314,5 +334,6 @@ def grid_points(problem: AbstractProblem, n: int, dtype=jnp.float32) -> Float[Ar
     return jnp.asarray(points, dtype=dtype)
 
 
-__all__ = ["Collocation", "PointSet", "RNGS", "TEST_SETS", "check_rng", "check_study_grid", "fits_study_grid",
+__all__ = ["Collocation", "PointSet", "RNGS", "TEST_SETS", "check_collocation", "check_rng", "check_sampling", "check_study_grid",
+           "fits_study_grid",
            "grid_axes", "grid_points", "reference_sets", "sample_collocation", "sample_points", "test_points", "n_test_points"]

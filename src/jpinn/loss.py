@@ -62,7 +62,7 @@ def resolve_block_size(block_size: int | str | None, model=None) -> int | None:
     if block_size is None:
         return None
     if isinstance(block_size, bool) or not isinstance(block_size, int) or block_size <= 0:
-        raise ValueError(f"loss.block_size: must be a positive integer, null or 'auto', got {block_size!r}")
+        raise ValueError(f"loss.block_size: must be an integer >= 1, null or auto, got {block_size!r}")
     return block_size
 
 
@@ -247,6 +247,13 @@ def flatten_model(model) -> tuple[Float[Array, " p"], Callable[[Array], Any], An
     return w, unravel, static
 
 
+def check_mse_factor(mse_factor) -> float:
+    """``mse_factor`` if it is a finite number > 0 (bools refused), else a one-line ValueError."""
+    if isinstance(mse_factor, bool) or not isinstance(mse_factor, (int, float)) or not (0 < mse_factor < math.inf):
+        raise ValueError(f"loss.mse_factor: must be a finite number > 0 (1 code, 0.5 paper), got {mse_factor!r}")
+    return mse_factor
+
+
 def build_loss(
     pde: AbstractProblem,
     model,
@@ -276,8 +283,7 @@ def build_loss(
     if missing:
         raise ValueError(f"data: no points for the condition(s) {', '.join(missing)} of {pde.name}")
     block_size = resolve_block_size(block_size, model)
-    if not (isinstance(mse_factor, (int, float)) and mse_factor > 0 and mse_factor < float("inf")):
-        raise ValueError(f"loss.mse_factor: must be a finite number > 0, got {mse_factor!r}")
+    check_mse_factor(mse_factor)
     w0, unravel, static = flatten_model(model)
     weights = tuple((k, float(v)) for k, v in (weights or {}).items())
     return PINNLoss(pde, data, static, unravel, method, float(mse_factor), block_size, None, weights), w0
@@ -288,6 +294,14 @@ def value_and_grad(f: PINNLoss, w: Float[Array, " p"]):
     return jax.value_and_grad(f, has_aux=True)(w)
 
 
+def check_devices(devices) -> int:
+    """``devices`` if it is a count (an integer >= 1), else a one-line ValueError; ``"all"``
+    is checked by the caller, the visible devices by ``resolve_devices``."""
+    if isinstance(devices, bool) or not isinstance(devices, int) or devices < 1:
+        raise ValueError(f"devices: must be an integer >= 1 or all, got {devices!r}")
+    return devices
+
+
 def resolve_devices(devices: int | str | None) -> list:
     """``devices`` (a count, ``"all"`` or None: one) as a list of the first visible devices."""
     visible = jax.devices()
@@ -295,9 +309,7 @@ def resolve_devices(devices: int | str | None) -> list:
         return visible[:1]
     if devices == "all":
         return visible
-    if isinstance(devices, bool) or not isinstance(devices, int) or devices < 1:
-        raise ValueError(f"devices: must be a positive integer or 'all', got {devices!r}")
-    if devices > len(visible):
+    if check_devices(devices) > len(visible):
         raise ValueError(f"devices: {devices} asked, {len(visible)} visible ({visible[0].platform}); allowed: 1..{len(visible)} or all")
     return visible[:devices]
 

@@ -22,7 +22,7 @@ from jaxtyping import Array, PRNGKeyArray
 
 # purpose -> its fixed number in fold_in
 STREAMS: dict[str, int] = {
-    "model": 1,      # network initialisation (jpinn.experiment.build, the condition sweep)
+    "model": 1,      # network initialisation (jpinn.run.build, the condition sweep)
     "data": 2,       # collocation points (jpinn.sample_collocation with rng="jax")
     "sketch": 3,     # NNCG's Nystrom test matrices (one split per refresh)
     "probes": 4,     # stochastic Lanczos quadrature's Rademacher probes
