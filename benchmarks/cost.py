@@ -41,9 +41,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import markdown_table, matmul_gflops, save_report, timed  # noqa: E402
 
 import jpinn  # noqa: E402
-from jpinn.derivatives import resolve_method  # noqa: E402
+from jpinn.derivatives import resolve_method as _resolve  # noqa: E402
 from jpinn.linalg import hvp, hvp_block, value_grad_hvp  # noqa: E402
 from jpinn.optim import LBFGS, NNCG, Adam  # noqa: E402
+
+
+def resolve_method(model, terms):
+    """The method ``auto`` picks for these terms (names of the study's (x, t) problems)."""
+    return _resolve(model, [jpinn.derivatives.STUDY_VARIABLES.parse(t) for t in terms])
+
 
 OPS = ("loss", "grad", "hvp", "sketch", "adam", "lbfgs", "nncg")
 SKETCH = 60

@@ -434,7 +434,7 @@ def test_cli_trains_from_hydra_overrides_then_analyses(tmp_path, spectrum_script
         assert condition[component]["converged"] and condition[component]["exhaustive"]
         assert condition[component]["ratio"] >= 1 and condition[component]["steps"] <= 21
     # a bad override: one line, exit 2, nothing trained
-    assert spectrum_script.main(["--config", "pde=heat", "--train-dir", str(tmp_path / "bad")]) == 2
+    assert spectrum_script.main(["--config", "pde=stokes", "--train-dir", str(tmp_path / "bad")]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("spectrum.py: error:") and "pde" in err and "\n" not in err
     assert not (tmp_path / "bad").exists()

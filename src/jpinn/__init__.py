@@ -27,3 +27,4 @@ from .train import Phase as Phase, PhaseReport as PhaseReport, TrainResult as Tr
 from .ensemble import train_ensemble as train_ensemble
 
 __version__ = "0.1.0"
+from . import experiment as experiment  # noqa: E402  (the run layer's former single module, re-exporting jpinn.run)

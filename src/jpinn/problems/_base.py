@@ -50,8 +50,8 @@ class Reference(eqx.Module):
     grid: one 1-D array per coordinate (named as the coordinates) and one array per field
     on their ``ij`` mesh."""
 
-    points: np.ndarray = eqx.field(static=True)
-    values: np.ndarray = eqx.field(static=True)
+    points: np.ndarray
+    values: np.ndarray
 
     @classmethod
     def from_npz(cls, path, coordinates: tuple[str, ...], fields: tuple[str, ...]) -> Reference:
