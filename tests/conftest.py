@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import atexit
+import os
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import jax
@@ -13,6 +17,13 @@ import jpinn
 
 ROOT = Path(__file__).resolve().parent.parent
 jpinn.set_precision("float32")
+
+# The suite's runs (in this process and the command-line ones it starts, which inherit the
+# environment) share one compilation cache of their own, not the user's ~/.cache/jpinn.
+if not os.environ.get("JPINN_TEST_KEEP_CACHE"):
+    _CACHE = tempfile.mkdtemp(prefix="jpinn-test-cache-")
+    os.environ["JPINN_CACHE_DIR"] = _CACHE
+    atexit.register(shutil.rmtree, _CACHE, ignore_errors=True)
 
 
 @pytest.fixture

@@ -18,6 +18,7 @@ from ..data import TEST_SETS, check_collocation, check_sampling
 from ..derivatives import check_method
 from ..loss import check_devices, check_mse_factor, resolve_block_size
 from ..models.mlp import n_parameters
+from ..cache import check_compile_cache
 from ..precision import check_dtype
 from ..problems import AbstractProblem, check_problem
 from ._build import DATA_KEYS, LOSS_KEYS, build_model, build_pde, build_phases, build_references
@@ -120,6 +121,7 @@ def validate(config: dict[str, Any]) -> dict[str, Any]:
                       float(np.finfo(config.get("dtype", "float32")).max))
     try:
         check_method(config.get("derivatives", "auto"))
+        check_compile_cache(config.get("compile_cache", "auto"))
         if config.get("devices", 1) != "all":
             check_devices(config.get("devices", 1))
     except ValueError as error:

@@ -8,6 +8,7 @@ from typing import Any
 import jax
 
 from .. import rng
+from ..cache import use_compilation_cache
 from ..data import Collocation
 from ..loss import PINNLoss, build_loss, resolve_devices, shard_loss
 from ..precision import set_precision
@@ -41,6 +42,7 @@ def build(config: dict[str, Any]) -> Run:
     validate(config)
     if config["data"].get("name", "study") == "study":
         config = {**config, "data": {**config["data"], "rng": config["data"].get("rng", "jax")}}
+    use_compilation_cache(config.get("compile_cache", "auto"))
     dtype = set_precision(config.get("dtype", "float32"))
     seed = config.get("seed", 0)
     pde = build_pde(config["pde"])
