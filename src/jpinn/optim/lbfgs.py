@@ -222,15 +222,11 @@ class LBFGS(AbstractOptimizer):
             go = ~c.stop  # always true in a solo run; an ensemble member may be done
             n_iter = s.n_iter + 1
             first = n_iter == 1
-            # curvature pair of the previous inner iteration, then the two-loop direction
-            pushed = s.memory.push(s.direction * s.step_size, s.grad - s.prev_grad, active=go & ~first)
-            memory = jax.lax.cond(
-                any_member(first & go),
-                lambda: jax.tree_util.tree_map(
-                    lambda a, b: jnp.where(first & go, a, b), LBFGSMemory.empty(self.history_size, c.w), pushed
-                ),
-                lambda: pushed,
-            )
+            # curvature pair of the previous inner iteration, then the two-loop direction. The
+            # reference empties its memory at its first iteration; here it is empty already
+            # (``init`` made it so and the first iteration pushes nothing), so no reset: a
+            # branch that returned the m x p buffers cost a copy of both per inner iteration
+            memory = s.memory.push(s.direction * s.step_size, s.grad - s.prev_grad, active=go & ~first)
             direction = jnp.where(first, -s.grad, memory.apply_inverse(-s.grad))
             trial = jnp.where(
                 first, self.learning_rate * jnp.minimum(1.0, 1.0 / jnp.sum(jnp.abs(s.grad))), self.learning_rate
