@@ -206,3 +206,43 @@ def test_phase_log_interval_overrides_the_run_interval(tiny_problem):
     assert [r["iteration"] for r in records] == [0, 10, 20, 21, 22, 23]
     with pytest.raises(ValueError, match="log_every"):
         jpinn.Phase(Adam(), 5, log_every=0)
+
+
+def _no_time(records):
+    return [{k: v for k, v in r.items() if k != "time"} for r in records]
+
+
+def test_programs_compiled_ahead_give_the_same_run(tiny_problem):
+    """The later phases' programs, compiled in the background while the first phase trains,
+    give the run a foreground compilation gives, bit for bit; each phase compiles once."""
+    from jpinn.optim import NNCG
+
+    _, _, _, loss, w0 = tiny_problem()
+    phases = [jpinn.Phase(Adam(1e-2), 30), jpinn.Phase(LBFGS(), 40), jpinn.Phase(NNCG(rank=5, cg_max_iter=5), 3)]
+    results = [jpinn.train(loss, w0, phases, log_every=10, progress=False, compile_ahead=ahead) for ahead in (True, False)]
+    np.testing.assert_array_equal(np.asarray(results[0].w), np.asarray(results[1].w))
+    assert _no_time(results[0].records) == _no_time(results[1].records)
+    assert [p.iterations for p in results[0].phases] == [30, 40, 3]
+    _Counting.traces.clear()
+    jax.clear_caches()
+    jpinn.train(loss, w0, [jpinn.Phase(Adam(1e-2), 20), jpinn.Phase(_Counting(), 20)], log_every=10, progress=False)
+    assert len(_Counting.traces) >= 1
+    traced = len(_Counting.traces)
+    jax.clear_caches()
+    _Counting.traces.clear()
+    jpinn.train(loss, w0, [jpinn.Phase(Adam(1e-2), 20), jpinn.Phase(_Counting(), 20)], log_every=10, progress=False,
+                compile_ahead=False)
+    assert len(_Counting.traces) == traced  # the phase's program was built once, not again at its start
+
+
+def test_programs_compiled_ahead_keep_the_callers_precision(tiny_problem):
+    """A float64 run inside ``jax.enable_x64`` (a thread-local setting): the background
+    threads compile float64 programs too."""
+    with jax.enable_x64(True):
+        _, _, _, loss, w0 = tiny_problem(dtype=jnp.float64)
+        result = jpinn.train(loss, w0, [jpinn.Phase(Adam(1e-2), 10), jpinn.Phase(LBFGS(), 20)], log_every=10,
+                             progress=False)
+        assert result.w.dtype == jnp.float64
+        alone = jpinn.train(loss, w0, [jpinn.Phase(Adam(1e-2), 10), jpinn.Phase(LBFGS(), 20)], log_every=10,
+                            progress=False, compile_ahead=False)
+        np.testing.assert_array_equal(np.asarray(result.w), np.asarray(alone.w))

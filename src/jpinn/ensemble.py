@@ -247,6 +247,7 @@ def train_ensemble(
     resumes: Sequence[TrainCheckpoint] | None = None,
     records: Sequence[Sequence[dict[str, Any]]] | None = None,
     divergence: float | None = 1e8,
+    compile_ahead: bool = True,
 ) -> list[TrainResult]:
     """Train E runs (``fs[k]``, ``ws[k]``, ``phases[k]``) as one vmapped program; one
     ``TrainResult`` per member, as ``jpinn.train.train`` would return it for that run alone.
@@ -273,7 +274,7 @@ def train_ensemble(
         return drive(
             _Solo(fs[0], phases[0]), ws[0], log_every=log_every, callbacks=list(callbacks or [None]),
             progress=progress, checkpoints=checkpoints, checkpoint_every=checkpoint_every, resumes=resumes,
-            records=records if records is not None else [()], divergence=divergence,
+            records=records if records is not None else [()], divergence=divergence, compile_ahead=compile_ahead,
         )
     fs = _align_losses(fs, ws)
     engine = _Ensemble(fs, phases, ws[0].dtype)
@@ -283,7 +284,7 @@ def train_ensemble(
     return drive(
         engine, w, log_every=log_every, callbacks=list(callbacks) if callbacks is not None else [None] * E,
         progress=progress, checkpoints=checkpoints, checkpoint_every=checkpoint_every, resumes=resumes,
-        records=records if records is not None else [()] * E, divergence=divergence,
+        records=records if records is not None else [()] * E, divergence=divergence, compile_ahead=compile_ahead,
     )
 
 

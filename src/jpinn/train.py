@@ -4,10 +4,19 @@ Between two log points the steps run as one ``lax.scan`` inside one compiled fun
 Python only sees chunk boundaries, where it reads the loss, calls the logging callback and
 updates the progress bar. The driver holds no optimizer maths: any ``AbstractOptimizer``
 runs as a phase unchanged.
+
+Compilation ahead (``compile_ahead=True``, the default): once the first phase's program is
+compiled and training has started, the later phases' programs are traced and compiled in a
+background, one thread per program, while the earlier phases train. A phase then waits only
+for what is not ready yet (its ``compile_seconds``). The programs are the ones the
+foreground would compile (built from arrays of the same shapes, dtypes and placement, under
+the caller's precision settings), so the numbers do not change; only the timing does: on a
+CPU the background compilation shares the cores with the training it overlaps.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
 import math
 import time
@@ -270,6 +279,7 @@ def train(
     resume: TrainCheckpoint | None = None,
     records: Sequence[dict[str, Any]] = (),
     divergence: float | None = 1e8,
+    compile_ahead: bool = True,
 ) -> TrainResult:
     """Run ``phases`` one after the other from ``w``; each starts with a fresh optimizer state.
 
@@ -291,6 +301,9 @@ def train(
     chunks do not depend on where the run started, the resumed run executes the same
     compiled chunks on the same arrays as an uninterrupted one, and ends with the same bits.
 
+    ``compile_ahead``: compile the later phases' programs in a background thread while the
+    earlier ones train (the module's docstring); False compiles each phase when it starts.
+
     Several runs of the same shape train together with ``jpinn.ensemble.train_ensemble``.
     """
     phases = list(phases)
@@ -299,6 +312,7 @@ def train(
         _Solo(f, phases), w, log_every=log_every, callbacks=[callback], progress=progress,
         checkpoints=[checkpoint] if checkpoint is not None else None, checkpoint_every=checkpoint_every,
         resumes=[resume] if resume is not None else None, records=[records], divergence=divergence,
+        compile_ahead=compile_ahead,
     )[0]
 
 
@@ -307,11 +321,69 @@ def check_phases(phases: Sequence[Phase]) -> None:
         raise ValueError("phases: need at least one phase")
 
 
-def drive(engine, w, *, log_every, callbacks, progress, checkpoints, checkpoint_every, resumes, records, divergence):
+def _chunk_steps(phase: Phase, log_every: int) -> int:
+    """Optimizer steps per compiled chunk: one log interval's worth (at least one step)."""
+    return max(1, min(phase.steps, (phase.log_every or log_every) // phase.optimizer.iterations_per_step))
+
+
+class _Ahead:
+    """The later phases' programs, compiled in background threads, one per program.
+
+    Each is lowered from a template: a copy of the parameters (same shape, dtype and
+    placement) and the optimizer state its ``init`` builds from that copy, so the program is
+    the one the phase would compile when it starts. The worker runs under the caller's
+    thread-local precision settings (x64, matmul precision)."""
+
+    def __init__(self, engine, w, phases: Sequence[Phase], indices: Sequence[int], log_every: int):
+        self.engine = engine
+        # one thread per program: XLA compiles them in parallel (it releases the GIL), the
+        # tracing before it takes turns
+        self.executor = concurrent.futures.ThreadPoolExecutor(max_workers=len(indices), thread_name_prefix="jpinn-compile")
+        template = jax.tree_util.tree_map(jnp.copy, w)
+        settings = (bool(jax.config.jax_enable_x64), jax.config.jax_default_matmul_precision)
+        self.futures = {
+            index: self.executor.submit(self._prepare, index, template, _chunk_steps(phases[index], log_every), settings)
+            for index in indices
+        }
+        self.executor.shutdown(wait=False)  # the queue runs on; nothing new is submitted
+
+    def _prepare(self, index: int, template, chunk_steps: int, settings):
+        x64, precision = settings
+        with jax.enable_x64(x64), jax.default_matmul_precision(precision):
+            fixed = self.engine.fixed(index)
+            state = self.engine.init(fixed, template)
+            limit = self.engine.limits([1.0] * self.engine.size, template.dtype)
+            return self.engine.compile(fixed, template, state, limit, chunk_steps)
+
+    def take(self, index: int):
+        """Phase ``index``'s program (waits for it), or None if none was prepared."""
+        future = self.futures.pop(index, None)
+        return None if future is None else future.result()
+
+    def cancel(self) -> None:
+        for future in self.futures.values():
+            future.cancel()
+        self.futures.clear()
+
+
+def drive(engine, w, *, log_every, callbacks, progress, checkpoints, checkpoint_every, resumes, records, divergence,
+          compile_ahead: bool = True):
     """The phase loop of ``train`` for ``engine.size`` runs at once (one, or an ensemble's
     members): each member keeps its own counters, status, divergence limit, log records and
     checkpoints; a chunk advances every member still running, and a phase ends when none is.
     ``w`` is the engine's parameters (a vector, or the members' stacked)."""
+    aheads: list[_Ahead] = []  # the background compilation, once started
+    try:
+        return _drive(engine, w, log_every=log_every, callbacks=callbacks, progress=progress, checkpoints=checkpoints,
+                      checkpoint_every=checkpoint_every, resumes=resumes, records=records, divergence=divergence,
+                      compile_ahead=compile_ahead, started=aheads.append)
+    finally:  # an error or Ctrl-C: programs not yet started are dropped, not compiled
+        for ahead in aheads:
+            ahead.cancel()
+
+
+def _drive(engine, w, *, log_every, callbacks, progress, checkpoints, checkpoint_every, resumes, records, divergence,
+           compile_ahead, started):
     from tqdm.auto import tqdm
 
     size = engine.size
@@ -389,14 +461,13 @@ def drive(engine, w, *, log_every, callbacks, progress, checkpoints, checkpoint_
         return out
 
     zeros = [0] * size
+    ahead = None
     if checkpoints is not None and resumes is None:  # a crash before the first chunk resumes from here
         snapshot(0, w, None, zeros, zeros, zeros, [0.0] * size, 0.0)
     for index, phase in enumerate(phases):
         if index < first:
             continue
-        optimizer = phase.optimizer
-        interval = phase.log_every or log_every
-        chunk_steps = max(1, min(phase.steps, interval // optimizer.iterations_per_step))
+        chunk_steps = _chunk_steps(phase, log_every)
         mid_phase = resumes is not None and index == first and resumes[0].state is not None
         fixed = engine.fixed(index)
         state = engine.stack([r.state for r in resumes]) if mid_phase else engine.init(fixed, w)
@@ -414,8 +485,13 @@ def drive(engine, w, *, log_every, callbacks, progress, checkpoints, checkpoint_
         limit = lambda: engine.limits(loss_limit, w.dtype)  # noqa: E731  (a fresh buffer: chunks donate theirs)
 
         t0 = time.perf_counter()
-        compiled = engine.compile(fixed, w, state, limit(), chunk_steps)
-        compile_seconds = time.perf_counter() - t0
+        compiled = ahead.take(index) if ahead is not None else None
+        if compiled is None:
+            compiled = engine.compile(fixed, w, state, limit(), chunk_steps)
+        compile_seconds = time.perf_counter() - t0  # the wait: a program compiled ahead may be ready
+        if compile_ahead and ahead is None and index + 1 < len(phases):  # the first program is ready: the rest
+            ahead = _Ahead(engine, w, phases, range(index + 1, len(phases)), log_every)
+            started(ahead)
 
         if index == 0 and not records[0]:  # zero steps: the loss at the start
             out = compiled(w, state, engine.counts(zeros), limit())

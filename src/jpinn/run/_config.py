@@ -129,6 +129,7 @@ def validate(config: dict[str, Any]) -> dict[str, Any]:
     _check_int("log_every", config.get("log_every", 100))
     _check_bool("quiet", config.get("quiet", False))
     _check_bool("plot", config.get("plot", True))
+    _check_bool("compile_ahead", config.get("compile_ahead", True))
     if config.get("checkpoint_every", 1000) is not None:
         _check_int("checkpoint_every", config.get("checkpoint_every", 1000))
     resume = config.get("resume")

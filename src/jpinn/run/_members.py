@@ -158,7 +158,7 @@ def execute_ensemble(ensemble: EnsembleRun, run_dir: str | Path, *, progress: bo
             [run.loss for run in runs], [run.w0 for run in runs], [run.phases for run in runs],
             log_every=config.get("log_every", 100), callbacks=writers, progress=progress,
             checkpoints=[saver(k) for k in range(len(runs))], checkpoint_every=config.get("checkpoint_every", 1000),
-            resumes=resumes, records=records,
+            resumes=resumes, records=records, compile_ahead=config.get("compile_ahead", True),
         )
     summaries = []
     for k, (run, folder, result) in enumerate(zip(runs, folders, results)):

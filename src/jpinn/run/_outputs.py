@@ -125,6 +125,7 @@ def execute(run: Run, run_dir: str | Path, *, progress: bool | None = None) -> d
             callback=writer, progress=progress,
             checkpoint=lambda ck: io.save_train_checkpoint(run_dir, ck, config),
             checkpoint_every=config.get("checkpoint_every", 1000), resume=resume, records=records,
+            compile_ahead=config.get("compile_ahead", True),
         )
 
     return _finish(run, run_dir, result, start)
