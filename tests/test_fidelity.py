@@ -208,8 +208,14 @@ def companion_fallback_top(h, s, key):
     core = omega.T @ y_nu
     eigs, vectors = np.linalg.eigh(0.5 * (core + core.T))
     shift = nu + abs(eigs.min())
-    c = np.linalg.cholesky(vectors @ np.diag(eigs + shift) @ vectors.T)  # the shifted core
-    return float(np.max(np.linalg.svd(np.linalg.solve(c, y_nu.T), compute_uv=False) ** 2 - shift))
+    # B = Y_nu C^-T for C C^T = the shifted core, whose eigenvalues are eigs - eigs.min() + nu.
+    # B's singular values are the same for every factor C (another is C Q, Q orthogonal), so
+    # C is taken from the eigendecomposition with the smallest eigenvalue exactly nu: formed
+    # as eigs + shift, or as a matrix for Cholesky, nu = eps is lost next to |eigs.min()|
+    # (about 24) and the factorisation succeeds or fails with the host's rounding
+    factor = vectors * np.sqrt((eigs - eigs.min()) + nu)
+    b = np.linalg.solve(factor, y_nu.T)
+    return float(np.max(np.linalg.svd(b, compute_uv=False) ** 2 - shift))
 
 
 def test_consistent_shift_of_the_fallback_against_the_companion_codes(x64):
