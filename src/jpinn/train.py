@@ -301,7 +301,7 @@ def train(
     chunks do not depend on where the run started, the resumed run executes the same
     compiled chunks on the same arrays as an uninterrupted one, and ends with the same bits.
 
-    ``compile_ahead``: compile the later phases' programs in a background thread while the
+    ``compile_ahead``: compile the later phases' programs in background threads while the
     earlier ones train (the module's docstring); False compiles each phase when it starts.
 
     Several runs of the same shape train together with ``jpinn.ensemble.train_ensemble``.
