@@ -25,7 +25,6 @@ import jax
 
 CACHE_ENV = "JPINN_CACHE_DIR"
 XLA_FOLDER = "xla"
-SETTINGS = ("auto", "false / null (off)", "a folder")
 
 
 def cache_dir() -> Path:
