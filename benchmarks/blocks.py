@@ -7,17 +7,27 @@ one process, every timing waited for (``block_until_ready``) before the clock is
 
 - ``loss+grad``: one loss-and-gradient evaluation, the unit of L-BFGS and Adam;
 - ``HVP in CG``: the marginal cost of one Hessian-vector product from a shared
-  linearisation, as CG uses them: (time of 40 chained products - time of 10) / 30;
+  linearisation, as CG uses them: (time of 40 chained products - time of 1) / 39, and the
+  linearisation as the time of 1 less that marginal product (the chain uses no gradient, so
+  XLA keeps only the forward residuals the products need: near 0 at every size measured);
 - ``Adam step`` / loss+grad;
 - ``L-BFGS step`` (one outer step of up to 20 inner iterations, history 100, strong Wolfe,
   after 3 warm outer steps) / (its evaluations x loss+grad);
 - ``sketch``: the Nystrom preconditioner of NNCG (the linearisation, 60 products, QR,
-  Cholesky, SVD) / (the linearisation + 60 chained products);
-- ``NNCG step`` with ``--cg`` CG iterations (the sketch included) / (its products x HVP in CG
-  + one linearisation).
+  Cholesky, SVD) / (the linearisation + 60 chained products), and / its own 60 products
+  alone (``hvp_block``: the products as the sketch forms them, one vmapped row at a time,
+  without the QR, Cholesky and SVD): the first ratio is the whole overhead, the second the
+  linear algebra's share of it;
+- ``NNCG step`` with ``--cg`` CG iterations (the sketch included) / (one loss+grad, which
+  its linearisation also gives, + its products x HVP in CG + its Armijo losses).
 
-Each operation and its blocks are timed alternately, ``--repeats`` times, and the table gives
-medians. A ratio near 1 means the operation costs what its products cost; above 1 is the
+Each operation and its blocks are timed alternately, ``--repeats`` rounds, and the table gives
+medians. Within a round an operation shorter than a quarter of a second runs several times
+in a row (each call waited for) and counts its median call: a single call timed right after
+a several-second sketch came out up to 1.5x slower than the same call timed among its own
+kind (the Adam step read 1.28-1.55 loss+grads that way; timed in a row it is 1.0).
+
+A ratio near 1 means the operation costs what its products cost; above 1 is the
 optimizer's own overhead (the two-loop recursion, line-search bookkeeping, QR and SVD...).
 The issue's targets: L-BFGS <= 1.15, sketch <= 1.2.
 
@@ -63,18 +73,25 @@ def _sketch(f, w, key):
     return nystrom(lambda vectors: hvp_block(product, vectors), key, w.shape[0], RANK, dtype=w.dtype)
 
 
+def _products(f, w, vectors):
+    return hvp_block(value_grad_hvp(f, w)[2], vectors)
+
+
 def _clock(fn) -> float:
     t0 = time.perf_counter()
     jax.block_until_ready(fn())
     return time.perf_counter() - t0
 
 
-def _alternate(ops: dict, repeats: int) -> dict:
-    """Median seconds of each (already compiled) op, timed in turn, ``repeats`` rounds."""
+def _alternate(ops: dict, repeats: int, burst_s: float = 0.25) -> dict:
+    """Median seconds of each (already compiled) op, timed in turn, ``repeats`` rounds; an op
+    shorter than ``burst_s`` runs ``burst_s / its time`` times in a row within a round (at most
+    10), every call waited for, and gives that round its median call."""
     runs = {name: [] for name in ops}
+    calls = {name: max(1, min(10, int(burst_s / max(_clock(fn), 1e-6)))) for name, fn in ops.items()}
     for _ in range(repeats):
         for name, fn in ops.items():
-            runs[name].append(_clock(fn))
+            runs[name].append(statistics.median(_clock(fn) for _ in range(calls[name])))
     return {name: statistics.median(t) for name, t in runs.items()}
 
 
@@ -84,8 +101,10 @@ def measure(pde_name: str, width: int, args) -> list[list[str]]:
     v = jax.random.normal(jax.random.PRNGKey(1), w.shape, dtype)
     key = jax.random.PRNGKey(2)
     loss_grad = eqx.filter_jit(_loss_and_grad)
-    chain = eqx.filter_jit(_chain, )
+    chain = eqx.filter_jit(_chain)
     sketch = eqx.filter_jit(_sketch)
+    products = eqx.filter_jit(_products)
+    vectors = jax.random.normal(jax.random.PRNGKey(3), (RANK, w.shape[0]), dtype)
     adam, lbfgs = Adam(1e-3), LBFGS()
     adam_step, lbfgs_step = eqx.filter_jit(adam.step), eqx.filter_jit(lbfgs.step)
     adam_state = adam.init(f, w)
@@ -95,7 +114,7 @@ def measure(pde_name: str, width: int, args) -> list[list[str]]:
     for _ in range(3):
         w_l, lbfgs_state, _ = lbfgs_step(f, w_l, lbfgs_state)
     jax.block_until_ready((w_l, lbfgs_state))
-    warm = [loss_grad(f, w), chain(f, w, v, 10), chain(f, w, v, 40), sketch(f, w, key), adam_step(f, w, adam_state)]
+    warm = [loss_grad(f, w), chain(f, w, v, 1), chain(f, w, v, 40), sketch(f, w, key), products(f, w, vectors), adam_step(f, w, adam_state)]
     jax.block_until_ready(warm)
     evaluations = []
 
@@ -108,16 +127,17 @@ def measure(pde_name: str, width: int, args) -> list[list[str]]:
     evaluations.clear()
     ops = {
         "loss+grad": lambda: loss_grad(f, w),
-        "chain10": lambda: chain(f, w, v, 10),
+        "chain1": lambda: chain(f, w, v, 1),
         "chain40": lambda: chain(f, w, v, 40),
         "sketch": lambda: sketch(f, w, key),
+        "products": lambda: products(f, w, vectors),
         "adam": lambda: adam_step(f, w, adam_state),
         "lbfgs": lbfgs_once,
     }
     t = _alternate(ops, args.repeats)
     n_eval = statistics.median(int(e) for e in evaluations)
-    hvp = (t["chain40"] - t["chain10"]) / 30
-    linearisation = t["chain10"] - 10 * hvp
+    hvp = (t["chain40"] - t["chain1"]) / 39
+    linearisation = t["chain1"] - hvp
     sketch_blocks = linearisation + RANK * hvp
     rows = [
         [pde_name, str(width), "loss+grad", f"{t['loss+grad'] * 1e3:.2f}", "", ""],
@@ -128,6 +148,10 @@ def measure(pde_name: str, width: int, args) -> list[list[str]]:
          f"{t['lbfgs'] / (n_eval * t['loss+grad']):.2f}"],
         [pde_name, str(width), f"sketch ({RANK} HVPs)", f"{t['sketch'] * 1e3:.1f}",
          f"linearisation + {RANK} x HVP", f"{t['sketch'] / sketch_blocks:.2f}"],
+        [pde_name, str(width), f"sketch ({RANK} HVPs)", f"{t['sketch'] * 1e3:.1f}",
+         f"its own {RANK} products (hvp_block, {t['products'] * 1e3:.1f} ms)", f"{t['sketch'] / t['products']:.2f}"],
+        [pde_name, str(width), f"{RANK} products as the sketch forms them", f"{t['products'] * 1e3:.1f}",
+         f"linearisation + {RANK} x HVP", f"{t['products'] / sketch_blocks:.2f}"],
     ]
     if args.cg:
         nncg = NNCG(cg_max_iter=args.cg, cg_tol=0.0, cg_rtol=0.0, rank=RANK)
@@ -137,9 +161,9 @@ def measure(pde_name: str, width: int, args) -> list[list[str]]:
         jax.block_until_ready(out)
         hvps = int(out[2]["hvps"])
         seconds = statistics.median(_clock(lambda: step(f, w, state)) for _ in range(max(1, args.repeats // 3)))
-        blocks = linearisation + hvps * hvp + (1 + int(out[2]["backtracks"])) * t["loss+grad"] / 2
+        blocks = t["loss+grad"] + hvps * hvp + (1 + int(out[2]["backtracks"])) * t["loss+grad"] / 2
         rows.append([pde_name, str(width), f"NNCG step (CG {args.cg})", f"{seconds * 1e3:.0f}",
-                     f"linearisation + {hvps} x HVP + Armijo losses", f"{seconds / blocks:.2f}"])
+                     f"loss+grad + {hvps} x HVP + Armijo losses", f"{seconds / blocks:.2f}"])
     for row in rows:
         print(" | ".join(row), flush=True)
     return rows
