@@ -113,14 +113,31 @@ def test_every_method_matches_jacfwd_and_hessian_with_several_fields(coordinates
                 np.testing.assert_allclose(got[term], expected[term], rtol=1e-11, atol=1e-12, err_msg=f"{method} {term}")
 
 
+@pytest.mark.parametrize("method", ["taylor", "forward", "reverse", "auto"])
+def test_third_and_fourth_derivatives_match_nested_jacfwd(method, x64):
+    model = jpinn.models.MLP(width=7, depth=2, key=jax.random.PRNGKey(4), dtype=x64)
+    p = _points(x64, n=5)
+    terms = ("u", "u_t", "u_xx", "u_xxx", "u_xxt", "u_xxxx", "u_xtxt")
+    got = eqx.filter_jit(lambda model, p: evaluate_terms(model, terms, p, method=method))(model, p)
+    u = lambda q: model(q)[0]  # noqa: E731
+    d4 = jax.vmap(jax.jacfwd(jax.jacfwd(jax.hessian(u))))(p)  # [n, i, j, k, l]
+    expected = {"u": jax.vmap(u)(p), "u_t": jax.vmap(jax.grad(u))(p)[:, 1], "u_xx": jax.vmap(jax.hessian(u))(p)[:, 0, 0],
+                "u_xxx": jax.vmap(jax.jacfwd(jax.hessian(u)))(p)[:, 0, 0, 0],
+                "u_xxt": jax.vmap(jax.jacfwd(jax.hessian(u)))(p)[:, 0, 0, 1],
+                "u_xxxx": d4[:, 0, 0, 0, 0], "u_xtxt": d4[:, 0, 0, 1, 1]}
+    for term in terms:
+        np.testing.assert_allclose(got[term], expected[term], rtol=1e-10, atol=1e-10, err_msg=term)
+
+
 def test_term_names_are_parsed_with_the_problems_names():
     v = Variables(("x1", "x10", "t"), ("u", "rho"), "t")
     assert v.parse("u_x1x10").directions == (0, 1)
     assert v.parse("u_x10x1").directions == (0, 1)
     assert v.parse("rho_tt").directions == (2, 2) and v.parse("rho_tt").field == 1
     assert v.parse("lap_u").laplacian and v.parse("lap_u").directions == (0, 1)
-    for bad, message in (("w_x1", "'w' is not a field"), ("u_x2", "not one or two coordinates"),
-                         ("u_x1x1x1", "not one or two coordinates"), ("lap_w", "'w' is not a field")):
+    assert v.parse("u_x1x1x10").directions == (0, 0, 1) and v.parse("u_tx1tx1").directions == (0, 0, 2, 2)
+    for bad, message in (("w_x1", "'w' is not a field"), ("u_x2", "not one to 4 coordinates"),
+                         ("u_x1x1x1x1x1", "not one to 4 coordinates"), ("lap_w", "'w' is not a field")):
         with pytest.raises(ValueError, match=message):
             v.parse(bad)
     with pytest.raises(ValueError, match="ambiguous"):
@@ -144,8 +161,10 @@ def test_auto_picks_taylor_for_networks_and_generic_methods_otherwise():
         resolve_method(plain, _parse(("u",)), "taylor")
     with pytest.raises(ValueError, match="derivatives: unknown method 'sideways'"):
         evaluate_terms(plain, ("u",), jnp.zeros((2, 2)), method="sideways")
-    with pytest.raises(ValueError, match="unknown derivative term 'u_xxx'"):
-        evaluate_terms(plain, ("u_xxx",), jnp.zeros((2, 2)))
+    with pytest.raises(ValueError, match="unknown derivative term 'u_xxxxx'"):
+        evaluate_terms(plain, ("u_xxxxx",), jnp.zeros((2, 2)))
+    # terms of order 3 and 4 do not change the method of the others
+    assert resolve_method(model, _parse(("u_x", "u_t", "u_xxx"))) == "reverse"
 
 
 def _problem(name, n_residual, dtype, block_size, width=7):

@@ -1,4 +1,4 @@
-"""Derivative terms of any field with respect to any coordinate, up to second order.
+"""Derivative terms of any field with respect to any coordinate, up to fourth order.
 
 Problems never choose a differentiation method: a condition names the terms it reads and
 this module evaluates them on a batch of points. A term is written with the problem's own
@@ -7,6 +7,8 @@ names (``Variables``):
 - ``"u"``: the field u;
 - ``"u_x"``: du/dx; ``"v_y"``: dv/dy;
 - ``"u_xy"``: d2u/dxdy (the order of the two coordinates does not matter), ``"u_tt"``;
+- ``"u_xxx"``, ``"u_xxxx"``, ``"u_xxy"``: third and fourth derivatives (KdV,
+  Kuramoto-Sivashinsky);
 - ``"lap_u"``: the Laplacian of u over the spatial coordinates (all but the time one).
 
 Coordinate names may have several characters (``x1 ... x10``); a term whose coordinates can
@@ -35,6 +37,11 @@ be split in two ways is refused. Three methods are offered:
   direction: taylor 1.5x faster than reverse; wave: taylor 1.6-2x faster than nested
   forward; ``benchmarks/cost.py --compare``).
 
+Terms of order three and four are evaluated by nested forward mode (``jax.jvp`` of
+``jax.jvp`` ...) per point, vmapped over the points, whatever the method: the methods above
+compute the terms of order two and less, and the higher ones are added beside them (Taylor
+mode carries at most second-order streams).
+
 All methods give the same numbers to dtype tolerance (tested against ``jax.jacfwd`` and
 ``jax.hessian``).
 """
@@ -52,6 +59,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float
 
 METHODS = ("auto", "taylor", "forward", "reverse")
+MAX_ORDER = 4
 DEFAULT_METHOD = "auto"
 _NAME = re.compile(r"[A-Za-z][A-Za-z0-9]*\Z")
 
@@ -75,8 +83,9 @@ def check_method(method: str) -> str:
 
 
 class Term(eqx.Module):
-    """A parsed term: ``field`` (index), ``order`` 0, 1 or 2 with its coordinate indices, or
-    the Laplacian (``laplacian=True``, over ``directions``)."""
+    """A parsed term: ``field`` (index), its coordinate indices (``directions``, sorted; as
+    many as its order, 0 to ``MAX_ORDER``), or the Laplacian (``laplacian=True``, over
+    ``directions``)."""
 
     name: str
     field: int
@@ -87,6 +96,11 @@ class Term(eqx.Module):
         if self.laplacian:
             return [(i, i) for i in self.directions]
         return [self.directions]
+
+    @property
+    def high(self) -> bool:
+        """Of order three or more (evaluated by nested forward mode, module docstring)."""
+        return not self.laplacian and len(self.directions) > 2
 
 
 class Variables(eqx.Module):
@@ -126,14 +140,14 @@ class Variables(eqx.Module):
                 out.append(f"lap_{f}")
         return tuple(out)
 
-    def _split(self, text: str) -> list[tuple[int, ...]]:
-        # every way of writing text as one or two coordinate names
+    def _split(self, text: str, most: int = MAX_ORDER) -> list[tuple[int, ...]]:
+        # every way of writing text as one to ``most`` coordinate names
         ways = []
         for i, a in enumerate(self.coordinates):
             if text == a:
                 ways.append((i,))
-            elif text.startswith(a):
-                ways += [(i, j) for j, b in enumerate(self.coordinates) if text[len(a):] == b]
+            elif text.startswith(a) and most > 1:
+                ways += [(i, *rest) for rest in self._split(text[len(a):], most - 1)]
         return ways
 
     def parse(self, term: str) -> Term:
@@ -157,7 +171,8 @@ class Variables(eqx.Module):
         ways = {tuple(sorted(w)) for w in self._split(rest)}
         if not ways:
             raise ValueError(
-                f"unknown derivative term {term!r}: {rest!r} is not one or two coordinates ({allowed}; at most second order)"
+                f"unknown derivative term {term!r}: {rest!r} is not one to {MAX_ORDER} coordinates ({allowed}; at most"
+                f" order {MAX_ORDER})"
             )
         if len(ways) > 1:
             raise ValueError(f"derivative term {term!r} is ambiguous: {rest!r} splits into coordinates in several ways")
@@ -317,9 +332,24 @@ def taylor_mlp(
     return out
 
 
+def _point_high(g: PointFunction, terms: Sequence[Term], xs: tuple) -> dict[Stream, Array]:
+    # each term of order >= 3 by nested jvps along its directions, innermost first
+    d = len(xs)
+    u = lambda *coords: g(jnp.stack(coords))  # noqa: E731
+    out: dict[Stream, Array] = {}
+    for term in terms:
+        f = u
+        for i in term.directions:
+            e = tuple(jnp.asarray(1.0 if k == i else 0.0, xs[0].dtype) for k in range(d))
+            f = (lambda inner, e: lambda *coords: jax.jvp(inner, coords, e)[1])(f, e)
+        out[term.directions] = f(*xs)
+    return out
+
+
 def resolve_method(model, terms: Iterable[Term], method: str = DEFAULT_METHOD) -> str:
-    """The concrete method (``taylor``, ``forward`` or ``reverse``) used for ``model`` and ``terms``."""
-    terms = tuple(terms)
+    """The concrete method (``taylor``, ``forward`` or ``reverse``) used for ``model`` and the
+    terms of order two and less in ``terms`` (higher ones: module docstring)."""
+    terms = tuple(t for t in terms if not t.high)
     if check_method(method) == "auto":
         second = any(len(t.directions) == 2 or t.laplacian for t in terms)
         first = [t for t in terms if len(t.directions) == 1 and not t.laplacian]
@@ -345,15 +375,22 @@ def evaluate_terms(
     """The named terms of ``model`` (a function of one point ``(d,)`` returning its ``k``
     fields ``(k,)``) at every row of ``points``: a dict term -> ``(n,)``."""
     parsed = [variables.parse(t) for t in terms]
+    high = [t for t in parsed if t.high]
+    parsed = [t for t in parsed if not t.high]
     method = resolve_method(model, parsed, method)
+    columns = [points[:, i] for i in range(points.shape[1])]
+    out = {}
+    if high:
+        out = _assemble(high, jax.vmap(lambda *xs: _point_high(model, high, xs))(*columns))
+    if not parsed:
+        return out
     if method == "taylor":
         first, second = _plan(parsed)
-        return _assemble(parsed, model.taylor_streams(points, first, second))
+        return {**_assemble(parsed, model.taylor_streams(points, first, second)), **out}
     point = {"forward": _point_forward, "reverse": _point_reverse}[method]
-    columns = [points[:, i] for i in range(points.shape[1])]
     streams = jax.vmap(lambda *xs: point(model, parsed, xs))(*columns)
-    return _assemble(parsed, streams)
+    return {**_assemble(parsed, streams), **out}
 
 
-__all__ = ["METHODS", "DEFAULT_METHOD", "STUDY_VARIABLES", "TaylorModel", "Term", "Variables", "check_method",
+__all__ = ["MAX_ORDER", "METHODS", "DEFAULT_METHOD", "STUDY_VARIABLES", "TaylorModel", "Term", "Variables", "check_method",
            "evaluate_terms", "resolve_method", "taylor_mlp"]
