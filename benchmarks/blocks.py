@@ -22,10 +22,11 @@ one process, every timing waited for (``block_until_ready``) before the clock is
   its linearisation also gives, + its products x HVP in CG + its Armijo losses).
 
 Each operation and its blocks are timed alternately, ``--repeats`` rounds, and the table gives
-medians. Within a round an operation shorter than a quarter of a second runs several times
-in a row (each call waited for) and counts its median call: a single call timed right after
-a several-second sketch came out up to 1.5x slower than the same call timed among its own
+medians. Within a round an operation shorter than a second runs 3 to 10 times in a row (each
+call waited for) and counts its median call: a single call timed right after a
+several-second sketch came out up to 1.5x slower than the same call timed among its own
 kind (the Adam step read 1.28-1.55 loss+grads that way; timed in a row it is 1.0).
+``--quick`` times only loss+grad and the Adam step.
 
 A ratio near 1 means the operation costs what its products cost; above 1 is the
 optimizer's own overhead (the two-loop recursion, line-search bookkeeping, QR and SVD...).
@@ -83,12 +84,17 @@ def _clock(fn) -> float:
     return time.perf_counter() - t0
 
 
-def _alternate(ops: dict, repeats: int, burst_s: float = 0.25) -> dict:
+def _calls(seconds: float, burst_s: float = 1.0) -> int:
+    # an op under ``burst_s``: 3 to 10 calls in a row (the first may pay for what ran before it)
+    return 1 if seconds >= burst_s else max(3, min(10, int(burst_s / max(seconds, 1e-6))))
+
+
+def _alternate(ops: dict, repeats: int) -> dict:
     """Median seconds of each (already compiled) op, timed in turn, ``repeats`` rounds; an op
-    shorter than ``burst_s`` runs ``burst_s / its time`` times in a row within a round (at most
-    10), every call waited for, and gives that round its median call."""
+    shorter than a second runs 3 to 10 times in a row within a round (``_calls``), every call
+    waited for, and gives that round its median call."""
     runs = {name: [] for name in ops}
-    calls = {name: max(1, min(10, int(burst_s / max(_clock(fn), 1e-6)))) for name, fn in ops.items()}
+    calls = {name: _calls(_clock(fn)) for name, fn in ops.items()}
     for _ in range(repeats):
         for name, fn in ops.items():
             runs[name].append(statistics.median(_clock(fn) for _ in range(calls[name])))
@@ -108,6 +114,15 @@ def measure(pde_name: str, width: int, args) -> list[list[str]]:
     adam, lbfgs = Adam(1e-3), LBFGS()
     adam_step, lbfgs_step = eqx.filter_jit(adam.step), eqx.filter_jit(lbfgs.step)
     adam_state = adam.init(f, w)
+    if args.quick:
+        jax.block_until_ready((loss_grad(f, w), adam_step(f, w, adam_state)))
+        t = _alternate({"loss+grad": lambda: loss_grad(f, w), "adam": lambda: adam_step(f, w, adam_state)}, args.repeats)
+        rows = [[pde_name, str(width), "loss+grad", f"{t['loss+grad'] * 1e3:.2f}", "", ""],
+                [pde_name, str(width), "Adam step", f"{t['adam'] * 1e3:.2f}", "1 x loss+grad",
+                 f"{t['adam'] / t['loss+grad']:.2f}"]]
+        for row in rows:
+            print(" | ".join(row), flush=True)
+        return rows
     # L-BFGS from its state after 3 warm outer steps (the memory filled, as in a phase)
     lbfgs_state = lbfgs.init(f, w)
     w_l = w
@@ -176,6 +191,7 @@ def main(argv=None) -> None:
     parser.add_argument("--n-residual", type=int, default=10_000)
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--cg", type=int, default=100, help="CG iterations of the NNCG step (0: skip it)")
+    parser.add_argument("--quick", action="store_true", help="only loss+grad and the Adam step")
     parser.add_argument("--out", default=None)
     args = parser.parse_args(argv)
     jpinn.set_precision("float32")
@@ -185,7 +201,7 @@ def main(argv=None) -> None:
         for width in args.widths:
             rows += measure(pde_name, width, args)
     after = matmul_gflops(2048)
-    save_report("blocks", "Operations against their building blocks (float32)", [
+    save_report("blocks-quick" if args.quick else "blocks", "Operations against their building blocks (float32)", [
         f"n_residual {args.n_residual}, depth 3, derivatives auto, loss.block_size auto; medians of "
         f"{args.repeats} alternating rounds (NNCG: {max(1, args.repeats // 3)} runs); every timing waited for",
         "Armijo losses counted at half a loss+grad each (a loss alone, no gradient)",
