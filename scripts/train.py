@@ -240,6 +240,10 @@ def _main():
             f"  {summary['iterations']} iterations in {summary['seconds']:.1f} s"
             f" (+{summary['compile_seconds']:.1f} s compile)"
         )
+        for name, entry in summary.get("learned", {}).items():
+            known = (f" (true {entry['true']:.6g}, relative error {entry['relative_error']:.2e})"
+                     if "true" in entry else "")
+            print(f"  learned {name} = {entry['value']:.6g} from {entry['initial']:.6g}{known}")
         return summary["loss"]
 
     main()

@@ -128,16 +128,22 @@ def _align_losses(fs: Sequence[Callable], ws: Sequence[jax.Array]) -> list[Calla
     if not isinstance(first, PINNLoss):
         return list(fs)
     out = [first]
-    template = jax.tree.map(lambda a: (a.shape, a.dtype), first.unravel(ws[0]))
+    def network(f, w):  # the network's part of w (an inverse problem's coefficients follow it)
+        return f.unravel(w if f.n_model is None else w[: f.n_model])
+
+    template = jax.tree.map(lambda a: (a.shape, a.dtype), network(first, ws[0]))
     for k, (f, w) in enumerate(zip(fs[1:], ws[1:]), start=1):
         if not isinstance(f, PINNLoss):
             raise EnsembleError(f"ensemble: member {k}'s loss is a {type(f).__name__}, member 0's a PINNLoss")
-        if (jax.tree.map(lambda a: (a.shape, a.dtype), f.unravel(w)) != template
-                or not eqx.tree_equal(f.model_static, first.model_static)):
+        if jax.tree.map(lambda a: (a.shape, a.dtype), network(f, w)) != template:
             raise EnsembleError(f"ensemble: member {k}'s network has another shape than member 0's")
-        if (f.method, f.mse_factor, f.block_size) != (first.method, first.mse_factor, first.block_size):
+        if not eqx.tree_equal(f.model_static, first.model_static):
+            raise EnsembleError(f"ensemble: member {k}'s network differs from member 0's in what it fixes at"
+                                f" initialisation (its activation, or a Fourier embedding's B, drawn per seed)")
+        if (f.method, f.mse_factor, f.block_size, f.learned) != (first.method, first.mse_factor, first.block_size,
+                                                                  first.learned):
             raise EnsembleError(
-                f"ensemble: member {k}'s loss settings (derivatives, mse_factor, block_size) differ from member 0's"
+                f"ensemble: member {k}'s loss settings (derivatives, mse_factor, block_size, learn) differ from member 0's"
             )
         out.append(dataclasses.replace(f, model_static=first.model_static, unravel=first.unravel))
     return out

@@ -10,6 +10,12 @@ MSE(boundary), weights 1 (what produced the study's numbers); a term with severa
 ``mse_factor = 0.5`` gives the 1/(2n) factors of the paper's equation instead. Derivative
 terms come from ``jpinn.derivatives``.
 
+**Inverse problems.** ``build_loss(..., learn=("nu",))`` trains coefficients of the problem
+(those its class lists in ``learnable``) with the network: the flat vector w holds the
+network's parameters, then one entry per learned coefficient (its log for positive ones,
+``"log"``), and the loss evaluates the problem at those values (``PINNLoss.problem_at``).
+Optimizers see one vector as always; ``PINNLoss.coefficients(w)`` reads the values back.
+
 **The residual vector.** ``PINNLoss.residuals(w)`` is r(w), every condition's residuals
 scaled by sqrt(weight x mse_factor / n_c) and concatenated, so that loss(w) = ||r(w)||^2:
 what Gauss-Newton methods linearise.
@@ -29,6 +35,7 @@ held about 2^17 floats per stream (512 points at width 200, 2048 at width 50), s
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable
 from typing import Any
@@ -210,6 +217,10 @@ class PINNLoss(eqx.Module):
     block_size: int | None = eqx.field(static=True, default=None)
     mesh: Any = eqx.field(static=True, default=None)  # data parallelism: see shard_loss
     weights: tuple[tuple[str, float], ...] = eqx.field(static=True, default=())  # loss.weights
+    # an inverse problem's learned coefficients (name, "log" | "linear"): w holds the
+    # network's n_model parameters, then one entry each (module docstring)
+    learned: tuple[tuple[str, str], ...] = eqx.field(static=True, default=())
+    n_model: int | None = eqx.field(static=True, default=None)
 
     @property
     def problem(self) -> AbstractProblem:
@@ -217,19 +228,30 @@ class PINNLoss(eqx.Module):
 
     def model(self, w: Float[Array, " p"]):
         """The network with parameters ``w``."""
-        return eqx.combine(self.unravel(w), self.model_static)
+        return eqx.combine(self.unravel(w if self.n_model is None else w[: self.n_model]), self.model_static)
+
+    def coefficients(self, w: Float[Array, " p"]) -> dict[str, Float[Array, ""]]:
+        """The learned coefficients' values at ``w`` ({} for a forward problem)."""
+        return {name: _from_parameter(w[self.n_model + i], kind) for i, (name, kind) in enumerate(self.learned)}
+
+    def problem_at(self, w: Float[Array, " p"]) -> AbstractProblem:
+        """The problem with its learned coefficients at their values in ``w``."""
+        if not self.learned:
+            return self.pde
+        values = self.coefficients(w)
+        return eqx.tree_at(lambda p: [getattr(p, n) for n in values], self.pde, list(values.values()))
 
     def components(self, w: Float[Array, " p"]) -> dict[str, Float[Array, ""]]:
         model = self.model(w)
         return loss_components(
-            self.pde, model, self.data, method=self.method, mse_factor=self.mse_factor, block_size=self.block_size,
-            mesh=self.mesh, weights=dict(self.weights),
+            self.problem_at(w), model, self.data, method=self.method, mse_factor=self.mse_factor,
+            block_size=self.block_size, mesh=self.mesh, weights=dict(self.weights),
         )
 
     def residuals(self, w: Float[Array, " p"]) -> Float[Array, " m"]:
         """The residual vector r(w) (module docstring)."""
-        return residual_vector(self.pde, self.model(w), self.data, method=self.method, mse_factor=self.mse_factor,
-                               weights=dict(self.weights))
+        return residual_vector(self.problem_at(w), self.model(w), self.data, method=self.method,
+                               mse_factor=self.mse_factor, weights=dict(self.weights))
 
     def __call__(self, w: Float[Array, " p"]) -> tuple[Float[Array, ""], dict[str, Float[Array, ""]]]:
         parts = self.components(w)
@@ -245,6 +267,37 @@ def flatten_model(model) -> tuple[Float[Array, " p"], Callable[[Array], Any], An
     params, static = eqx.partition(model, eqx.is_inexact_array)
     w, unravel = ravel_pytree(params)
     return w, unravel, static
+
+
+LEARN_KINDS = ("log", "linear")
+
+
+def _from_parameter(value, kind: str):
+    return jnp.exp(value) if kind == "log" else value
+
+
+def check_learn(problem: AbstractProblem, learn) -> tuple[tuple[str, str], ...]:
+    """``loss.learn`` (coefficient names) checked against the problem's ``learnable``;
+    returns (name, kind) pairs. One-line ValueErrors."""
+    if learn is None:
+        return ()
+    if isinstance(learn, str) or not isinstance(learn, (list, tuple)):
+        raise ValueError(f"loss.learn: must be a list of coefficient names, got {learn!r}")
+    allowed = dict(problem.learnable)
+    out = []
+    for name in learn:
+        if name not in allowed:
+            raise ValueError(f"loss.learn: {name!r} is not a learnable coefficient of {problem.name}; allowed: "
+                             f"{', '.join(allowed) or 'none (a forward problem)'}")
+        if allowed[name] not in LEARN_KINDS:
+            raise ValueError(f"{problem.name}: learnable[{name!r}] must be one of {', '.join(LEARN_KINDS)}")
+        value = getattr(problem, name)
+        if allowed[name] == "log" and not value > 0:
+            raise ValueError(f"pde.{name}: a coefficient learned in log space must start > 0, got {value!r}")
+        out.append((name, allowed[name]))
+    if len({n for n, _ in out}) != len(out):
+        raise ValueError(f"loss.learn: names repeat: {', '.join(learn)}")
+    return tuple(out)
 
 
 def check_mse_factor(mse_factor) -> float:
@@ -263,13 +316,16 @@ def build_loss(
     mse_factor: float = 1.0,
     block_size: int | str | None = "auto",
     weights: dict[str, float] | None = None,
+    learn=(),
 ) -> tuple[PINNLoss, Float[Array, " p"]]:
     """The loss of ``model`` on the problem ``pde`` and ``data``, and the model's flat
     parameters ``w0``.
 
     ``method``: see ``jpinn.derivatives``; ``block_size``: points per block (module
     docstring), ``"auto"`` for the backend's default, None for one batch; ``weights``:
-    condition -> weight, in place of the conditions' own.
+    condition -> weight, in place of the conditions' own; ``learn``: coefficients of the
+    problem (among its ``learnable``) trained with the network, an inverse problem: ``w0``
+    then ends with them (log of the value for ``"log"`` ones), from the problem's values.
     """
     from .problems import check_problem
 
@@ -284,9 +340,16 @@ def build_loss(
         raise ValueError(f"data: no points for the condition(s) {', '.join(missing)} of {pde.name}")
     block_size = resolve_block_size(block_size, model)
     check_mse_factor(mse_factor)
+    learned = check_learn(pde, learn)
     w0, unravel, static = flatten_model(model)
     weights = tuple((k, float(v)) for k, v in (weights or {}).items())
-    return PINNLoss(pde, data, static, unravel, method, float(mse_factor), block_size, None, weights), w0
+    n_model = None
+    if learned:
+        n_model = int(w0.shape[0])
+        start = [math.log(getattr(pde, n)) if kind == "log" else float(getattr(pde, n)) for n, kind in learned]
+        w0 = jnp.concatenate([w0, jnp.asarray(start, w0.dtype)])
+    return PINNLoss(pde, data, static, unravel, method, float(mse_factor), block_size, None, weights, learned,
+                    n_model), w0
 
 
 def value_and_grad(f: PINNLoss, w: Float[Array, " p"]):
@@ -336,5 +399,5 @@ def shard_loss(f: PINNLoss, w: Float[Array, " p"], devices: int | str | None = "
     mesh = Mesh(np.array(devices), (POINTS_AXIS,))
     replicated = NamedSharding(mesh, PartitionSpec())
     data = jax.device_put(f.data, replicated)
-    sharded = PINNLoss(f.pde, data, f.model_static, f.unravel, f.method, f.mse_factor, None, mesh, f.weights)
+    sharded = dataclasses.replace(f, data=data, block_size=None, mesh=mesh)
     return sharded, jax.device_put(w, replicated)

@@ -1,5 +1,7 @@
 """Problems: domains, conditions, ``AbstractProblem``, and the shipped problems, one file
-each (the study's convection, reaction and wave; heat, Poisson, Helmholtz, Kovasznay)."""
+each (the study's convection, reaction and wave; heat, Poisson, Helmholtz, Kovasznay; and,
+with references from jpinn's own solvers, Burgers, Allen-Cahn, KdV, reaction-diffusion and
+2-D heat with a source)."""
 
 from .._registry import make_registered
 from . import conditions as conditions
@@ -11,6 +13,8 @@ from ._base import (
     exact_fields as exact_fields,
 )
 from ._study import AbstractPeriodicStudyProblem as AbstractPeriodicStudyProblem, AbstractStudyProblem as AbstractStudyProblem
+from .allen_cahn import AllenCahn as AllenCahn
+from .burgers import Burgers as Burgers, BurgersInverse as BurgersInverse
 from .conditions import Condition as Condition
 from .convection import Convection as Convection
 from .domain import (
@@ -23,14 +27,18 @@ from .domain import (
     Points as Points,
 )
 from .heat import Heat as Heat
+from .heat2d import HeatSource2D as HeatSource2D
 from .helmholtz import Helmholtz as Helmholtz
+from .kdv import KdV as KdV
 from .kovasznay import Kovasznay as Kovasznay
 from .poisson import Poisson as Poisson
 from .reaction import Reaction as Reaction
+from .reaction_diffusion import ReactionDiffusion as ReactionDiffusion
 from .wave import Wave as Wave
 
 PROBLEMS: dict[str, type[AbstractProblem]] = {
-    cls.name: cls for cls in (Convection, Reaction, Wave, Heat, Poisson, Helmholtz, Kovasznay)
+    cls.name: cls for cls in (Convection, Reaction, Wave, Heat, Poisson, Helmholtz, Kovasznay, Burgers, BurgersInverse,
+                              AllenCahn, KdV, ReactionDiffusion, HeatSource2D)
 }
 
 

@@ -67,14 +67,20 @@ class Reference(eqx.Module):
                 if missing:
                     raise ValueError(f"{path}: needs points and values, or the grid arrays {', '.join((*coordinates, *fields))};"
                                      f" missing {', '.join(missing)}")
-                mesh = np.meshgrid(*(np.asarray(data[c], np.float64) for c in coordinates), indexing="ij")
-                points = np.stack([m.ravel() for m in mesh], axis=1)
-                values = np.stack([np.asarray(data[f], np.float64).ravel() for f in fields], axis=1)
-                if values.shape[0] != points.shape[0]:
-                    raise ValueError(f"{path}: the field arrays do not have the grid's shape {mesh[0].shape}")
-                return cls(points, values)
+                return cls.from_grid([data[c] for c in coordinates], [data[f] for f in fields], where=str(path))
         except OSError as error:
             raise ValueError(f"{path}: cannot read reference data ({str(error).splitlines()[0]})") from None
+
+    @classmethod
+    def from_grid(cls, axes, fields, *, where: str = "reference") -> Reference:
+        """From one 1-D array per coordinate (in the problem's coordinate order) and one
+        array per field on their ``ij`` mesh."""
+        mesh = np.meshgrid(*(np.asarray(a, np.float64) for a in axes), indexing="ij")
+        points = np.stack([m.ravel() for m in mesh], axis=1)
+        if any(np.size(f) != mesh[0].size for f in fields):
+            raise ValueError(f"{where}: the field arrays do not have the grid's shape {mesh[0].shape}")
+        values = np.stack([np.asarray(f, np.float64).ravel() for f in fields], axis=1)
+        return cls(points, values)
 
 
 class AbstractProblem(eqx.Module):
@@ -83,6 +89,9 @@ class AbstractProblem(eqx.Module):
 
     name: ClassVar[str]
     fields: ClassVar[tuple[str, ...]] = ("u",)
+    # coefficients a run may learn with the network (``loss.learn``): name -> "log" (positive,
+    # learned as its log) or "linear"
+    learnable: ClassVar[dict[str, str]] = {}
 
     @abc.abstractmethod
     def domain(self) -> Box: ...
@@ -97,6 +106,10 @@ class AbstractProblem(eqx.Module):
     def reference(self) -> Reference | None:
         """Reference data when there is no closed form; None by default."""
         return None
+
+    def true_coefficients(self) -> dict[str, float]:
+        """The values learned coefficients are compared with, where known (synthetic data)."""
+        return {}
 
     @property
     def has_exact(self) -> bool:

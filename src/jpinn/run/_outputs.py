@@ -13,15 +13,16 @@ from typing import Any
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 
-from .. import io
+from .. import io, rng
 from ..data import TEST_SETS, reference_sets
 from ..metrics import field_errors
 from ..optim import LBFGS
 from ..precision import MATMUL_PRECISION, set_precision
 from ..problems import AbstractProblem
 from ..train import TrainResult, train
-from ._build import build_model, build_pde, default_test_set
+from ._build import build_model, build_pde, build_resample, default_test_set
 from ._fields import ConfigError
 from ._resume import check_resume
 from ._run import Run
@@ -56,22 +57,33 @@ def load_run(run_dir: str | Path) -> LoadedRun:
     """
     import json
 
-    from ..loss import flatten_model
+    from ..loss import check_learn, flatten_model
 
     w, config = io.load_checkpoint(run_dir)
     dtype = set_precision(config.get("dtype", "float32"))
     try:
         pde = build_pde(config["pde"])
-        model = build_model(config, jax.random.PRNGKey(0), dtype, pde)
+        # the run's own model key: what is fixed at initialisation and not trained (a Fourier
+        # embedding's B) must be the run's; the trained parameters come from the checkpoint
+        model = build_model(config, rng.key(config.get("seed", 0), "model"), dtype, pde)
     except (ConfigError, KeyError, TypeError) as error:
         raise io.RunFolderError(f"{run_dir}: its config does not build ({str(error).splitlines()[0]})") from None
     w0, unravel, static = flatten_model(model)
-    if w0.shape != w.shape:
+    try:
+        learned = check_learn(pde, (config.get("loss") or {}).get("learn"))
+    except ValueError as error:
+        raise io.RunFolderError(f"{run_dir}: its config does not build ({error})") from None
+    if w0.shape[0] + len(learned) != w.shape[0]:
         raise io.RunFolderError(
             f"{run_dir}: checkpoint has {w.shape[0]} parameters, its config's model has {w0.shape[0]}"
+            + (f" and {len(learned)} learned coefficient(s)" if learned else "")
         )
     w = jnp.asarray(w, dtype=dtype)
-    model = eqx.combine(unravel(w), static)
+    model = eqx.combine(unravel(w[: w0.shape[0]] if learned else w), static)
+    if learned:  # the problem at its learned coefficients
+        values = [float(np.exp(w[w0.shape[0] + i]) if kind == "log" else w[w0.shape[0] + i])
+                  for i, (_, kind) in enumerate(learned)]
+        pde = eqx.tree_at(lambda p: [getattr(p, n) for n, _ in learned], pde, values)
     summary_path = Path(run_dir) / io.SUMMARY_FILE
     try:
         summary = json.loads(summary_path.read_text()) if summary_path.is_file() else None
@@ -126,9 +138,28 @@ def execute(run: Run, run_dir: str | Path, *, progress: bool | None = None) -> d
             checkpoint=lambda ck: io.save_train_checkpoint(run_dir, ck, config),
             checkpoint_every=config.get("checkpoint_every", 1000), resume=resume, records=records,
             compile_ahead=config.get("compile_ahead", True),
+            resample=build_resample(config, run.pde, run.data, run.phases, run.dtype),
         )
 
     return _finish(run, run_dir, result, start)
+
+
+def _learned(run: Run, result: TrainResult) -> dict[str, Any]:
+    """An inverse problem's learned coefficients: name -> value, its start, its true value
+    and relative error (where the problem knows it), and its value where each phase ended."""
+    if not run.loss.learned:
+        return {}
+    true = run.pde.true_coefficients()
+    final = {k: float(v) for k, v in run.loss.coefficients(result.w).items()}
+    ends = [{k: float(v) for k, v in run.loss.coefficients(w).items()} for w in result.phase_w]
+    out = {}
+    for name, value in final.items():
+        entry = {"value": value, "initial": float(getattr(run.pde, name)), "phase_ends": [e[name] for e in ends]}
+        if name in true:
+            entry["true"] = true[name]
+            entry["relative_error"] = abs(value - true[name]) / abs(true[name]) if true[name] else abs(value)
+        out[name] = entry
+    return out
 
 
 def _finish(run: Run, run_dir: Path, result: TrainResult, start: float, extra: dict[str, Any] | None = None):
@@ -151,6 +182,7 @@ def _finish(run: Run, run_dir: Path, result: TrainResult, start: float, extra: d
         for report, w in zip(phase_reports, result.phase_w):  # the test error where each phase ended
             report.update({k: v for k, v in evaluate(run.loss.model(w), run.pde, run.references[test_set], run.dtype).items()
                            if k != "fields"})
+    learned = _learned(run, result)
     iterations = sum(p.iterations for p in result.phases)
     seconds = sum(p.seconds for p in result.phases)
     summary = {
@@ -165,6 +197,7 @@ def _finish(run: Run, run_dir: Path, result: TrainResult, start: float, extra: d
         "l1re": errors[test_set]["l1re"] if test_set else None,
         "test_set": test_set,
         "errors": errors,
+        **({"learned": learned} if learned else {}),
         "iterations": iterations,
         "seconds": seconds,
         "seconds_per_iteration": seconds / iterations if iterations else float("nan"),

@@ -58,6 +58,7 @@ def build(config: dict[str, Any]) -> Run:
         mse_factor=loss_config.get("mse_factor", 1.0),
         block_size=loss_config.get("block_size", "auto"),
         weights=loss_config.get("weights") or None,
+        learn=loss_config.get("learn") or (),
     )
     try:
         devices = resolve_devices(config.get("devices", 1))
