@@ -275,14 +275,41 @@ def _point_reverse(g: PointFunction, terms: Sequence[Term], xs: tuple) -> dict[S
     return out
 
 
-def _taylor_first_layer(weight, bias, columns, first, second):
+ACTIVATIONS = ("tanh", "sin", "gelu")
+
+
+def activation_function(name: str) -> Callable[[Array], Array]:
+    """The elementwise activation ``name`` (``ACTIVATIONS``)."""
+    if name not in ACTIVATIONS:
+        raise ValueError(f"model.activation: unknown {name!r}; allowed: {', '.join(ACTIVATIONS)}")
+    return {"tanh": jnp.tanh, "sin": jnp.sin, "gelu": jax.nn.gelu}[name]
+
+
+def _activation_and_derivatives(name: str, z):
+    # sigma(z), sigma'(z), sigma''(z) elementwise: closed forms for sin, nested jvps otherwise
+    if name == "sin":
+        a = jnp.sin(z)
+        return a, jnp.cos(z), -a
+    sigma = activation_function(name)
+    first = lambda x: jax.jvp(sigma, (x,), (jnp.ones_like(x),))  # noqa: E731
+    (a, s), (_, q) = jax.jvp(first, (z,), (jnp.ones_like(z),))
+    return a, s, q
+
+
+def _taylor_first_layer(weight, bias, columns, first, second, activation="tanh"):
     # z = W p + b with constant input derivatives z_i = W[:, i], z_ij = 0: in closed form.
     z = columns[0][:, None] * weight[:, 0]
     for i in range(1, len(columns)):
         z = z + columns[i][:, None] * weight[:, i]
+    column = [weight[:, i] for i in range(len(columns))]
+    if activation != "tanh":  # h_i = s z_i, h_ij = q z_i z_j
+        a, s, q = _activation_and_derivatives(activation, z + bias)
+        streams = {(): a}
+        streams.update({(i,): s * column[i] for i in first})
+        streams.update({(i, j): q * column[i] * column[j] for i, j in second})
+        return streams
     a = jnp.tanh(z + bias)
     s = 1 - a * a
-    column = [weight[:, i] for i in range(len(columns))]
     streams = {(): a}
     streams.update({(i,): s * column[i] for i in first})
     streams.update({(i, j): -2 * a * s * column[i] * column[j] for i, j in second})
@@ -295,8 +322,11 @@ def taylor_mlp(
     points: Float[Array, "n d"],
     first: tuple[int, ...],
     second: tuple[tuple[int, int], ...],
+    activation: str = "tanh",
 ) -> dict[Stream, Float[Array, "n k"]]:
-    """The value and derivative streams of u(p) = W_L tanh(... tanh(W_1 p + b_1) ...) + b_L.
+    """The value and derivative streams of u(p) = W_L tanh(... tanh(W_1 p + b_1) ...) + b_L
+    (or with the ``activation`` sin or gelu in place of tanh: h_ij = s z_ij + q z_i z_j with
+    s, q its first and second derivatives at z).
 
     Second-order forward (Taylor) propagation. Each hidden layer carries the activation h
     and its derivatives h_i (``first``) and h_ij (``second``) as ``(n, width)`` streams. A
@@ -313,7 +343,7 @@ def taylor_mlp(
     keys: list[Stream] = [(), *((i,) for i in first), *second]
     n = points.shape[0]
     columns = [points[:, i] for i in range(points.shape[1])]
-    streams = _taylor_first_layer(weights[0], biases[0], columns, first, second)
+    streams = _taylor_first_layer(weights[0], biases[0], columns, first, second, activation)
 
     def linear(streams, weight):
         stacked = jnp.concatenate([streams[k] for k in keys], axis=0)
@@ -322,6 +352,12 @@ def taylor_mlp(
 
     for weight, bias in zip(weights[1:-1], biases[1:-1]):
         z = linear(streams, weight)
+        if activation != "tanh":
+            a, s, q = _activation_and_derivatives(activation, z[()] + bias)
+            streams = {(): a}
+            streams.update({(i,): s * z[(i,)] for i in first})
+            streams.update({(i, j): s * z[(i, j)] + q * z[(i,)] * z[(j,)] for i, j in second})
+            continue
         a = jnp.tanh(z[()] + bias)
         s = 1 - a * a
         streams = {(): a}
@@ -392,5 +428,5 @@ def evaluate_terms(
     return {**_assemble(parsed, streams), **out}
 
 
-__all__ = ["MAX_ORDER", "METHODS", "DEFAULT_METHOD", "STUDY_VARIABLES", "TaylorModel", "Term", "Variables", "check_method",
-           "evaluate_terms", "resolve_method", "taylor_mlp"]
+__all__ = ["ACTIVATIONS", "MAX_ORDER", "METHODS", "DEFAULT_METHOD", "STUDY_VARIABLES", "TaylorModel", "Term", "Variables", "check_method",
+           "activation_function", "evaluate_terms", "resolve_method", "taylor_mlp"]

@@ -1,5 +1,6 @@
 """The study's network: a tanh MLP, Xavier-normal weights, zero biases, for any number of
-inputs (coordinates) and outputs (fields)."""
+inputs (coordinates) and outputs (fields); ``activation`` sin or gelu in place of tanh
+(Taylor-mode derivatives for all three)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from .._registry import check_int
-from ..derivatives import taylor_mlp
+from ..derivatives import activation_function, taylor_mlp
 
 
 def xavier_normal(key: PRNGKeyArray, shape: tuple[int, int], dtype) -> Array:
@@ -33,7 +34,8 @@ def _check_scaling(scaling, in_size: int):
 
 
 class MLP(eqx.Module):
-    """fields(p) = W_L tanh(... tanh(W_1 s(p) + b_1) ...) + b_L.
+    """fields(p) = W_L tanh(... tanh(W_1 s(p) + b_1) ...) + b_L (``activation``: tanh, sin or
+    gelu).
 
     ``depth`` is the number of hidden layers (3 in the study), ``width`` their size,
     ``in_size`` the number of coordinates (2 for the study's (x, t)) and ``out_size`` the
@@ -48,14 +50,17 @@ class MLP(eqx.Module):
     in_size: int = eqx.field(static=True)
     out_size: int = eqx.field(static=True)
     input_scaling: tuple[tuple[float, ...], tuple[float, ...]] | None = eqx.field(static=True)
+    activation: str = eqx.field(static=True)
 
     def __init__(self, width: int = 50, depth: int = 3, *, in_size: int = 2, out_size: int = 1,
-                 input_scaling=None, key: PRNGKeyArray, dtype=jnp.float32):
+                 input_scaling=None, activation: str = "tanh", key: PRNGKeyArray, dtype=jnp.float32):
         self.width = check_int("model.width", width)
         self.depth = check_int("model.depth", depth)
         self.in_size = check_int("model.in_size", in_size)
         self.out_size = check_int("model.out_size", out_size)
         self.input_scaling = _check_scaling(input_scaling, in_size)
+        activation_function(activation)  # a one-line error for an unknown name
+        self.activation = activation
         sizes = [in_size] + [width] * depth + [out_size]
         keys = jax.random.split(key, len(sizes) - 1)
         layers = []
@@ -81,8 +86,9 @@ class MLP(eqx.Module):
     def __call__(self, p: Float[Array, " d"]) -> Float[Array, " k"]:
         """The fields at one point (vmap it for a batch)."""
         h = p if self.input_scaling is None else self._scale(p)
+        sigma = jnp.tanh if self.activation == "tanh" else activation_function(self.activation)
         for layer in self.layers[:-1]:
-            h = jnp.tanh(layer(h))
+            h = sigma(layer(h))
         return self.layers[-1](h)
 
     def taylor_streams(self, points: Float[Array, "n d"], first, second):
@@ -95,7 +101,7 @@ class MLP(eqx.Module):
             weights[0] = weights[0] * self._scale_factors(points.dtype)
             # the value must see the unscaled-weight product W s(p): undo it on the inputs
             points = points / self._scale_factors(points.dtype)
-        return taylor_mlp(weights, [layer.bias for layer in self.layers], points, first, second)
+        return taylor_mlp(weights, [layer.bias for layer in self.layers], points, first, second, self.activation)
 
     def predict(self, points: Float[Array, "n d"]) -> Float[Array, "n k"]:
         """The fields at a batch of points (one column per field)."""
