@@ -41,7 +41,9 @@ def _options():
 # what an option needs next to it: the problems beyond the study's grid sample their points,
 # the user-problem option names a class (here a shipped one, through its module path)
 NEEDS = {("pde", "custom"): ["pde._target_=jpinn.problems.Heat", "data=sampled"],
-         **{("pde", name): ["data=sampled"] for name in ("heat", "poisson", "helmholtz", "kovasznay")}}
+         **{("pde", name): ["data=sampled"]
+            for name in ("heat", "poisson", "helmholtz", "kovasznay", "burgers", "burgers_inverse", "allen_cahn", "kdv",
+                         "heat2d_source")}}
 
 
 @pytest.mark.parametrize("group,option", _options())
@@ -92,6 +94,16 @@ BAD = [
     (["seed=-1"], "seed"),
     (["quiet=maybe"], "quiet"),
     (["loss.mse_factor=0"], "loss.mse_factor"),
+    (["data.resample_every=0"], "data.resample_every"),
+    (["pde=heat", "data=sampled", "data.sampler=grid", "data.resample_every=5"], "data.resample_every"),
+    (["data.resample_every=5", "ensemble.seeds=[1,2]"], "data.resample_every"),
+    (["loss.learn=[nu]"], "loss.learn"),
+    (["pde=burgers_inverse", "data=sampled", "loss.learn=[nu]", "pde.nu=0"], "pde.nu"),
+    (["model=fourier_mlp", "model.sigma=0"], "model.sigma"),
+    (["model=modified_mlp", "model.periodic=[z]"], "model.periodic"),
+    (["model.activation=relu"], "model.activation"),
+    (["optimizer.schedule=linear"], "schedule"),
+    (["pde=reaction_diffusion", "pde.reference_kind=exact"], "pde.reference_kind"),
 ]
 
 

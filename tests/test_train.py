@@ -246,3 +246,53 @@ def test_programs_compiled_ahead_keep_the_callers_precision(tiny_problem):
         alone = jpinn.train(loss, w0, [jpinn.Phase(Adam(1e-2), 10), jpinn.Phase(LBFGS(), 20)], log_every=10,
                             progress=False, compile_ahead=False)
         np.testing.assert_array_equal(np.asarray(result.w), np.asarray(alone.w))
+
+
+def test_resampling_draws_fresh_interior_points_deterministically(tiny_problem, tmp_path):
+    pde, data, _, f, w0 = tiny_problem(n_residual=100)
+    from jpinn.data import resample_interior
+
+    again = resample_interior(pde, data, 3, seed=0, grid=(33, 21))
+    third = resample_interior(pde, data, 3, seed=0, grid=(33, 21))
+    assert resample_interior(pde, data, 0, seed=0, grid=(33, 21)) is data
+    assert np.array_equal(np.asarray(again.sets["residual"].points), np.asarray(third.sets["residual"].points))
+    fourth = resample_interior(pde, data, 4, seed=0, grid=(33, 21))
+    assert not np.array_equal(np.asarray(again.sets["residual"].points), np.asarray(fourth.sets["residual"].points))
+    assert again.counts() == data.counts()
+    for name in ("initial", "boundary"):  # only the interior is redrawn
+        assert again.sets[name] is data.sets[name]
+    points = np.asarray(again.sets["residual"].points)
+    assert len({tuple(p) for p in points}) == 100  # without replacement, from the grid's interior
+    assert points[:, 1].min() > 0 and 0 < points[:, 0].min() and points[:, 0].max() < 2 * np.pi
+
+    rounds = []
+
+    def fresh(r):
+        rounds.append(r)
+        return resample_interior(pde, data, r, seed=0, grid=(33, 21))
+
+    phases = [jpinn.Phase(Adam(1e-2), 40), jpinn.Phase(LBFGS(), 20)]
+    resample = jpinn.Resample(15, fresh, (0,))
+    run = jpinn.train(f, w0, phases, log_every=10, progress=False, resample=resample)
+    assert rounds == [1, 2]  # chunks start at 0, 10, 20, 30: rounds 0, 0, 1, 2
+    plain = jpinn.train(f, w0, phases, log_every=10, progress=False)
+    assert not np.array_equal(np.asarray(run.w), np.asarray(plain.w))
+    # the same as training each chunk by hand on its round's points
+    by_hand = jpinn.train(f, w0, [jpinn.Phase(Adam(1e-2), 40)], log_every=10, progress=False, resample=resample)
+    assert np.array_equal(np.asarray(by_hand.phase_w[0]), np.asarray(run.phase_w[0]))
+    folders = []
+
+    def save(checkpoint):  # on disk and read back, as a resumed run gets it (chunks donate the live arrays)
+        if checkpoint.phase_index == 0 and checkpoint.state is not None and checkpoint.iterations == 30:
+            folders.append(tmp_path / "ck")
+            jpinn.io.save_train_checkpoint(folders[-1], checkpoint, {"seed": 0})
+
+    full = jpinn.train(f, w0, phases, log_every=10, progress=False, resample=resample, checkpoint=save,
+                       checkpoint_every=10)
+    assert np.array_equal(np.asarray(full.w), np.asarray(run.w))
+    mid, _ = jpinn.io.load_train_checkpoint(folders[0], f, w0, phases)
+    resumed = jpinn.train(f, w0, phases, log_every=10, progress=False, resample=resample, resume=mid,
+                          records=full.records[: mid.n_records])
+    assert np.array_equal(np.asarray(resumed.w), np.asarray(full.w))
+    with pytest.raises(ValueError, match="data.resample_every"):
+        jpinn.Resample(0, fresh, (0,))

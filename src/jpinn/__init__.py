@@ -24,7 +24,7 @@ from .loss import PINNLoss as PINNLoss, build_loss as build_loss, loss_component
 from .metrics import l1re as l1re, l2re as l2re
 from .cache import use_compilation_cache as use_compilation_cache
 from .precision import set_precision as set_precision
-from .train import Phase as Phase, PhaseReport as PhaseReport, TrainResult as TrainResult, train as train
+from .train import Phase as Phase, PhaseReport as PhaseReport, Resample as Resample, TrainResult as TrainResult, train as train
 from .ensemble import train_ensemble as train_ensemble
 
 __version__ = "0.1.0"

@@ -183,6 +183,36 @@ def sample_collocation(
                         "boundary": PointSet(as_array(left), as_array(right))})
 
 
+RESAMPLE_TAG = 7919  # keeps the resampling draws apart from the first draw's generators
+
+
+def resample_interior(problem: AbstractProblem, data: Collocation, round_: int, *, seed: int, sampler: str | None = None,
+                      grid: tuple[int, int] | None = None, dtype=jnp.float32) -> Collocation:
+    """``data`` with fresh points for each condition on the interior (the PDE residuals),
+    the same number of them, for resampling round ``round_`` (>= 1; 0 is ``data`` itself):
+    from ``sampler`` over the region (``data=sampled``), or without replacement from the
+    study's interior grid of ``grid = (n_x, n_t)`` points (``data=study``). Each round's
+    draw comes from its own generator of the seed's ``data`` stream, so the points of round
+    r are the same whenever they are drawn (a resumed run redraws them)."""
+    if round_ == 0:
+        return data
+    sets = dict(data.sets)
+    box = problem.domain()
+    for index, condition in enumerate(problem.conditions()):
+        if not isinstance(condition.where, Interior) or condition.name not in sets:
+            continue
+        n = sets[condition.name].count()
+        rng = np.random.default_rng([seed, STREAMS["data"], index, RESAMPLE_TAG, round_])
+        if grid is not None:
+            x, t = grid_axes(problem, *grid)
+            interior = _interior(x, t)
+            chosen = interior[rng.choice(interior.shape[0], n, replace=False)]
+        else:
+            chosen, _ = sample_region(box, condition.where, n, sampler, rng)
+        sets[condition.name] = PointSet(jnp.asarray(chosen, dtype=dtype))
+    return Collocation(sets)
+
+
 def test_points(pde: AbstractProblem, test_set: str = "full", dtype=jnp.float32) -> Float[Array, "n 2"]:
     """Test points: the interior ``x[1:-1] x t[1:]`` plus the initial and both boundary sets.
 

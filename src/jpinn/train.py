@@ -35,6 +35,25 @@ DIVERGED = int(StopReason.DIVERGED)
 
 
 @dataclasses.dataclass(frozen=True)
+class Resample:
+    """Fresh residual points during training: in the phases ``phases`` (indices), each
+    chunk starting at global iteration i trains on ``data(i // every)`` (round 0: the
+    loss's own points), so the points change at the first log point at or after every
+    ``every`` iterations. ``data(round)`` returns the loss's ``Collocation`` with the
+    interior points of that round (``jpinn.data.resample_interior``): a pure function of the
+    round, so a resumed run trains on the same points. Other phases keep the loss's own
+    points. Solo runs only (not ensembles)."""
+
+    every: int
+    data: Callable[[int], Any]
+    phases: tuple[int, ...]
+
+    def __post_init__(self):
+        if isinstance(self.every, bool) or not isinstance(self.every, int) or self.every < 1:
+            raise ValueError(f"data.resample_every: must be an integer >= 1 or null, got {self.every!r}")
+
+
+@dataclasses.dataclass(frozen=True)
 class Phase:
     """Run ``optimizer`` for ``iterations`` iterations, counted as the study counts them.
 
@@ -251,7 +270,12 @@ class _Solo:
 
     def compile(self, fixed, w, state, limit, chunk_steps: int):
         compiled = _chunk.lower(fixed, w, state, jnp.int32(0), limit, chunk_steps).compile()
-        return lambda w, state, n_active, limit: compiled(fixed, w, state, n_active, limit, chunk_steps)
+        return lambda w, state, n_active, limit, fixed=fixed: compiled(fixed, w, state, n_active, limit, chunk_steps)
+
+    def with_data(self, fixed, data):
+        """``fixed`` with its loss on the points ``data`` (same shapes: the same program)."""
+        optimizer, f = fixed
+        return optimizer, dataclasses.replace(f, data=data)
 
     def counts(self, values: Sequence[int]) -> Array:
         return jnp.int32(values[0])
@@ -280,6 +304,7 @@ def train(
     records: Sequence[dict[str, Any]] = (),
     divergence: float | None = 1e8,
     compile_ahead: bool = True,
+    resample: Resample | None = None,
 ) -> TrainResult:
     """Run ``phases`` one after the other from ``w``; each starts with a fresh optimizer state.
 
@@ -304,6 +329,9 @@ def train(
     ``compile_ahead``: compile the later phases' programs in background threads while the
     earlier ones train (the module's docstring); False compiles each phase when it starts.
 
+    ``resample``: fresh residual points every so many iterations of some phases
+    (``Resample``); None: the loss's points throughout.
+
     Several runs of the same shape train together with ``jpinn.ensemble.train_ensemble``.
     """
     phases = list(phases)
@@ -312,7 +340,7 @@ def train(
         _Solo(f, phases), w, log_every=log_every, callbacks=[callback], progress=progress,
         checkpoints=[checkpoint] if checkpoint is not None else None, checkpoint_every=checkpoint_every,
         resumes=[resume] if resume is not None else None, records=[records], divergence=divergence,
-        compile_ahead=compile_ahead,
+        compile_ahead=compile_ahead, resample=resample,
     )[0]
 
 
@@ -367,7 +395,7 @@ class _Ahead:
 
 
 def drive(engine, w, *, log_every, callbacks, progress, checkpoints, checkpoint_every, resumes, records, divergence,
-          compile_ahead: bool = True):
+          compile_ahead: bool = True, resample: Resample | None = None):
     """The phase loop of ``train`` for ``engine.size`` runs at once (one, or an ensemble's
     members): each member keeps its own counters, status, divergence limit, log records and
     checkpoints; a chunk advances every member still running, and a phase ends when none is.
@@ -376,18 +404,20 @@ def drive(engine, w, *, log_every, callbacks, progress, checkpoints, checkpoint_
     try:
         return _drive(engine, w, log_every=log_every, callbacks=callbacks, progress=progress, checkpoints=checkpoints,
                       checkpoint_every=checkpoint_every, resumes=resumes, records=records, divergence=divergence,
-                      compile_ahead=compile_ahead, started=aheads.append)
+                      compile_ahead=compile_ahead, started=aheads.append, resample=resample)
     finally:  # an error or Ctrl-C: programs not yet started are dropped, not compiled
         for ahead in aheads:
             ahead.cancel()
 
 
 def _drive(engine, w, *, log_every, callbacks, progress, checkpoints, checkpoint_every, resumes, records, divergence,
-           compile_ahead, started):
+           compile_ahead, started, resample=None):
     from tqdm.auto import tqdm
 
     size = engine.size
     phases = engine.phases[0]
+    if resample is not None and not hasattr(engine, "with_data"):
+        raise ValueError("data.resample_every: resampling serves single runs, not ensembles")
     if isinstance(log_every, bool) or not isinstance(log_every, int) or log_every <= 0:
         raise ValueError(f"log_every: must be a positive integer, got {log_every!r}")
     if checkpoint_every is not None and (
@@ -522,10 +552,18 @@ def _drive(engine, w, *, log_every, callbacks, progress, checkpoints, checkpoint
         t_phase = time.perf_counter()
         seconds = list(seconds_before)
         running = lambda k: status[k] == RUNNING and done_steps[k] < phase.steps  # noqa: E731
+        resampling = resample is not None and index in resample.phases
+        round_, chunk_fixed = 0, fixed
         while any(running(k) for k in members):
             active = [running(k) for k in members]
             n_active = [min(chunk_steps, phase.steps - done_steps[k]) if active[k] else 0 for k in members]
-            out = compiled(w, state, engine.counts(n_active), limit())
+            if resampling:  # the points of the round this chunk starts in (Resample)
+                now_round = (total_iterations[0] + done_iterations[0]) // resample.every
+                if now_round != round_:
+                    round_, chunk_fixed = now_round, engine.with_data(fixed, resample.data(now_round))
+                out = compiled(w, state, engine.counts(n_active), limit(), fixed=chunk_fixed)
+            else:
+                out = compiled(w, state, engine.counts(n_active), limit())
             w, state = out[0], out[1]
             chunk = per_member(out)  # waits for the chunk: the clock below includes its work
             now = time.perf_counter()

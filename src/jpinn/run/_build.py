@@ -9,12 +9,12 @@ import inspect
 import math
 from typing import Any
 
-from ..data import Collocation, reference_sets, sample_collocation, sample_points
+from ..data import Collocation, reference_sets, resample_interior, sample_collocation, sample_points
 from ..loss import build_loss
 from ..models import MODELS, make_model
 from ..optim import make_optimizer
 from ..problems import PROBLEMS, AbstractProblem, check_problem, make_problem
-from ..train import Phase
+from ..train import Phase, Resample
 from ._fields import INT_MAX, ConfigError, _check_bool, _check_int, _check_keys, _check_scale, _where
 
 
@@ -30,8 +30,8 @@ MODEL_KEYS = {"name"} | set().union(  # in_size, out_size: the problem's coordin
     *(_keywords(cls, ("in_size", "out_size", "key", "dtype")) for cls in MODELS.values()))
 LOSS_KEYS = _keywords(build_loss, ("pde", "model", "data", "method"))  # method: the top-level derivatives
 DATA_KEYS = {  # per data.name: the study's grid sampler, or points sampled over each condition's region
-    "study": {"name", "test_set"} | _keywords(sample_collocation, ("pde", "dtype")),
-    "sampled": {"name", "test_points", "reference"} | _keywords(sample_points, ("problem", "dtype")),
+    "study": {"name", "test_set", "resample_every"} | _keywords(sample_collocation, ("pde", "dtype")),
+    "sampled": {"name", "test_points", "reference", "resample_every"} | _keywords(sample_points, ("problem", "dtype")),
 }
 
 
@@ -138,6 +138,16 @@ def build_model(config: dict[str, Any], key, dtype, problem: AbstractProblem | N
     box = problem.domain()
     if _check_bool("model.input_scaling", model_config.pop("input_scaling", False)):
         model_config["input_scaling"] = (box.lower, box.upper)
+    if "periodic" in model_config:  # coordinate names -> (index, period of the box)
+        names = model_config.pop("periodic") or []
+        if isinstance(names, str) or not isinstance(names, (list, tuple)):
+            raise ConfigError(f"model.periodic: must be a list of coordinate names, got {names!r}")
+        unknown = [n for n in names if n not in box.coordinates]
+        if unknown:
+            raise ConfigError(f"model.periodic: {', '.join(map(str, unknown))} not a coordinate of {problem.name};"
+                              f" allowed: {', '.join(box.coordinates)}")
+        model_config["periodic"] = tuple((box.coordinates.index(n), box.upper[box.coordinates.index(n)]
+                                          - box.lower[box.coordinates.index(n)]) for n in names)
     try:
         return make_model(name, key=key, dtype=dtype, in_size=len(box.coordinates), out_size=len(problem.fields),
                           **model_config)
@@ -164,6 +174,23 @@ def build_data(config: dict[str, Any], problem: AbstractProblem, dtype) -> Collo
     )
 
 
+def build_resample(config: dict[str, Any], problem: AbstractProblem, data: Collocation, phases, dtype) -> Resample | None:
+    """``data.resample_every``: fresh residual points in the Adam phases every so many
+    iterations (``jpinn.train.Resample``), None when it is off."""
+    from ..optim import Adam
+
+    data_config = config["data"]
+    every = data_config.get("resample_every")
+    if every is None:
+        return None
+    seed = data_config.get("seed", config.get("seed", 0))
+    study = data_config.get("name", "study") == "study"
+    grid = (data_config.get("n_x", 257), data_config.get("n_t", 101)) if study else None
+    sampler = None if study else data_config.get("sampler", "sobol")
+    return Resample(every, lambda r: resample_interior(problem, data, r, seed=seed, sampler=sampler, grid=grid, dtype=dtype),
+                    tuple(i for i, phase in enumerate(phases) if isinstance(phase.optimizer, Adam)))
+
+
 def build_references(config: dict[str, Any], problem: AbstractProblem, dtype) -> dict[str, tuple[Any, Any]]:
     """The test sets of a run (``jpinn.data.reference_sets``); a non-finite reference is a ConfigError."""
     data_config = config["data"]
@@ -176,10 +203,11 @@ def build_references(config: dict[str, Any], problem: AbstractProblem, dtype) ->
 
 
 def default_test_set(config: dict[str, Any], references: dict[str, Any]) -> str | None:
-    """The test set a run's headline errors are on: ``data.test_set`` on the study's grid,
-    else ``reference`` data if any, else the ``grid``; None when there is no reference."""
-    if config["data"].get("name", "study") == "study":
-        return config["data"].get("test_set", "full") if references else None
+    """The test set a run's headline errors are on: ``data.test_set`` on the study's grid
+    (where the problem has a closed form), else ``reference`` data if any, else the
+    ``grid``; None when there is no reference."""
+    if config["data"].get("name", "study") == "study" and config["data"].get("test_set", "full") in references:
+        return config["data"].get("test_set", "full")
     for name in ("reference", "grid"):
         if name in references:
             return name

@@ -20,6 +20,7 @@ from ..loss import check_devices, check_mse_factor, resolve_block_size
 from ..models.mlp import n_parameters
 from ..cache import check_compile_cache
 from ..precision import check_dtype
+from ..loss import check_learn
 from ..problems import AbstractProblem, check_problem
 from ._build import DATA_KEYS, LOSS_KEYS, build_model, build_pde, build_phases, build_references
 from ._fields import (
@@ -68,6 +69,16 @@ def _validate_data(config: dict[str, Any], problem: AbstractProblem) -> None:
         raise ConfigError(f"data.name: unknown sampler {name!r}; allowed: {', '.join(DATA_KEYS)}")
     _check_keys("data", data, DATA_KEYS[name])
     seed = data.get("seed", config.get("seed", 0))
+    if data.get("resample_every") is not None:
+        _check_int("data.resample_every", data["resample_every"])
+        if name == "sampled" and data.get("sampler", "sobol") == "grid":
+            raise ConfigError("data.resample_every: the grid sampler draws the same points every time; "
+                              "allowed with uniform, sobol or halton")
+        ensemble = config.get("ensemble") or {}
+        if ensemble.get("seeds") or ensemble.get("params"):
+            raise ConfigError("data.resample_every: resampling serves single runs, not ensembles")
+        if config.get("devices", 1) != 1:
+            raise ConfigError("data.resample_every: resampling serves runs on one device (devices: 1)")
     if name == "sampled":
         try:
             _, points = check_sampling(problem, sampler=data.get("sampler", "sobol"), points=data.get("points"), seed=seed)
@@ -102,6 +113,7 @@ def _validate_loss(config: dict[str, Any], problem: AbstractProblem) -> None:
         if loss.get("block_size", "auto") != "auto":  # "auto" needs the network: build_loss resolves it
             resolve_block_size(loss.get("block_size"))
         check_problem(problem, loss.get("weights") or None)
+        check_learn(problem, loss.get("learn"))
     except ValueError as error:
         raise _where("", error) from None
 

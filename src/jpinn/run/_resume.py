@@ -10,12 +10,44 @@ from .. import io
 from ._fields import RESUME_FREE, ConfigError, _flatten
 
 
+# fields added after runs were saved, with the value that keeps the old behaviour: a saved
+# config without them matches a new one that has them at these values
+ADDED = {"data.resample_every": None, "loss.learn": [], "model.activation": "tanh"}
+ADDED_OPTIMIZER = {"schedule": "constant", "decay_steps": 1000, "decay_rate": 0.9, "warmup_steps": 0,
+                   "end_fraction": 0.0}  # Adam's schedule, under optimizer.* (phases, shorthands)
+
+
+def _added_default(key: str):
+    if key in ADDED:
+        return ADDED[key]
+    last = key.rsplit(".", 1)[-1]
+    if key.startswith("optimizer.") and last in ADDED_OPTIMIZER:
+        return ADDED_OPTIMIZER[last]
+    return "<absent>"
+
+
+def _flatten_lists(flat: dict[str, Any]) -> dict[str, Any]:
+    # lists of mappings (optimizer.phases) field by field: KEY.INDEX.FIELD
+    out = {}
+    for key, value in flat.items():
+        if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+            for i, item in enumerate(value):
+                out.update({f"{key}.{i}.{k}": v for k, v in _flatten(item).items()})
+            out[f"{key}.<count>"] = len(value)
+        else:
+            out[key] = value
+    return out
+
+
 def config_difference(saved: dict[str, Any], config: dict[str, Any]) -> str | None:
     """The first field (dotted) where two run configs differ in a way that changes the
-    numbers, as ``field: saved A, now B``; None if they agree."""
-    a, b = _flatten(saved), _flatten(config)
+    numbers, as ``field: saved A, now B``; None if they agree. A field added since the
+    saved run (``ADDED``) matches its absence when it holds the value that changes nothing."""
+    a, b = _flatten_lists(_flatten(saved)), _flatten_lists(_flatten(config))
     for key in sorted(set(a) | set(b)):
         if key.split(".")[0] in RESUME_FREE:
+            continue
+        if key not in a and key in b and b[key] == _added_default(key):
             continue
         if a.get(key, "<absent>") != b.get(key, "<absent>"):
             return f"{key}: saved {a.get(key, '<absent>')!r}, now {b.get(key, '<absent>')!r}"

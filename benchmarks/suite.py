@@ -1,0 +1,137 @@
+"""Every optimizer on every problem, several seeds, one stated budget: a PINNacle-style table.
+
+    python benchmarks/suite.py [--profile cpu|gpu] [--problems ...] [--optimizers ...] [--seeds 0 1]
+                               [--config benchmarks/suite.yaml] [--out FILE]
+
+Each run goes through ``scripts/train.py`` as a user would (the suite file's common
+overrides, the profile's budget and size, the problem's and the optimizer's own overrides,
+``seed=S``), in a fresh process. The table gives, per problem and optimizer: the L2RE median
+[min, max] over the seeds, the wall seconds of the whole command (median), the iterations
+(median), the phases' stop reasons (with counts), and a published number only where the
+suite file marks its setting as this one's. A run that fails is a row of its own with the
+error's last line, and the suite goes on. Results: ``benchmarks/results/suite-<profile>-<machine>.md``
+and ``.json`` beside it.
+
+An optimizer joins the suite with one line of ``benchmarks/suite.yaml``:
+``NAME: [optimizer=NAME, ...overrides]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import markdown_table, save_report  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def load_suite(path: Path) -> dict:
+    suite = yaml.safe_load(path.read_text())
+    for key in ("common", "profiles", "problems", "optimizers"):
+        if key not in suite:
+            raise SystemExit(f"{path}: missing {key!r}")
+    return suite
+
+
+def run_one(overrides: list[str], folder: Path) -> dict:
+    start = time.perf_counter()
+    done = subprocess.run([sys.executable, str(ROOT / "scripts" / "train.py"), *overrides, f"hydra.run.dir={folder}"],
+                          capture_output=True, text=True)
+    wall = time.perf_counter() - start
+    if done.returncode != 0:
+        lines = [ln for ln in done.stderr.strip().splitlines() if ln.strip()] or ["(no message)"]
+        return {"error": lines[-1], "wall": wall}
+    summary = json.loads((folder / "summary.json").read_text())
+    return {"l2re": summary["l2re"], "loss": summary["loss"], "iterations": summary["iterations"], "wall": wall,
+            "stops": [f"{p['name']}:{p['stop_reason']}" for p in summary["phases"]], "test_set": summary["test_set"]}
+
+
+def _fmt(values, spec=".2e"):
+    return f"{statistics.median(values):{spec}} [{min(values):{spec}}, {max(values):{spec}}]"
+
+
+def table_rows(results: dict, published: list[dict]) -> list[list[str]]:
+    rows = []
+    for (problem, optimizer), runs in results.items():
+        ok = [r for r in runs if "error" not in r and r["l2re"] is not None]
+        failed = [r for r in runs if "error" in r]
+        stops = collections.Counter(s for r in ok for s in r["stops"])
+        match = [p for p in published if p["problem"] == problem and p.get("optimizer") == optimizer
+                 and p.get("matches")]
+        rows.append([
+            problem, optimizer, f"{len(ok)}/{len(runs)}",
+            _fmt([r["l2re"] for r in ok]) if ok else "-",
+            f"{statistics.median(r['wall'] for r in ok):.0f}" if ok else "-",
+            f"{statistics.median(r['iterations'] for r in ok):.0f}" if ok else "-",
+            "; ".join(filter(None, [", ".join(f"{s} x{n}" for s, n in sorted(stops.items())),
+                                    *(f"failed x{n}: {e}" for e, n in collections.Counter(r["error"] for r in failed).items())])),
+            "; ".join(f"{p['value']:.3g} ({p['source']})" for p in match),
+        ])
+    return rows
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", default=str(Path(__file__).resolve().parent / "suite.yaml"))
+    parser.add_argument("--profile", default="cpu")
+    parser.add_argument("--problems", nargs="+")
+    parser.add_argument("--optimizers", nargs="+")
+    parser.add_argument("--seeds", nargs="+", type=int)
+    parser.add_argument("--extra", nargs="*", default=[], help="overrides added to every run (a tiny test size)")
+    parser.add_argument("--out", default=None)
+    args = parser.parse_args(argv)
+    suite = load_suite(Path(args.config))
+    if args.profile not in suite["profiles"]:
+        raise SystemExit(f"--profile: unknown {args.profile!r}; allowed: {', '.join(suite['profiles'])}")
+    profile = suite["profiles"][args.profile]
+    problems = args.problems or list(suite["problems"])
+    optimizers = args.optimizers or list(suite["optimizers"])
+    for kind, names, known in (("problems", problems, suite["problems"]), ("optimizers", optimizers, suite["optimizers"])):
+        unknown = [n for n in names if n not in known]
+        if unknown:
+            raise SystemExit(f"--{kind}: unknown {', '.join(unknown)}; allowed: {', '.join(known)}")
+    seeds = args.seeds if args.seeds is not None else profile["seeds"]
+    results: dict = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for problem in problems:
+            for optimizer in optimizers:
+                runs = results.setdefault((problem, optimizer), [])
+                for seed in seeds:
+                    overrides = [*suite["common"], *profile["size"], *suite["problems"][problem],
+                                 *(o.format(**profile["budget"]) for o in suite["optimizers"][optimizer]),
+                                 f"seed={seed}", *args.extra]
+                    runs.append(run_one(overrides, Path(tmp) / f"{problem}-{optimizer}-{seed}"))
+                    r = runs[-1]
+                    print(f"{problem} {optimizer} seed {seed}: " + (f"failed: {r['error']}" if "error" in r else
+                          f"L2RE {r['l2re']:.3e}, {r['iterations']} iterations, {r['wall']:.0f} s"), flush=True)
+    rows = table_rows(results, suite.get("published", []))
+    table = markdown_table(["problem", "optimizer", "runs", "L2RE median [min, max]", "wall s", "iterations",
+                            "stop reasons", "published (same setting)"], rows)
+    context = [p for p in suite.get("published", []) if not p.get("matches") and p["problem"] in problems]
+    budget = ", ".join(f"{k} {v}" for k, v in profile["budget"].items())
+    notes = [f"profile {args.profile}: seeds {seeds}, budget {budget}; every run: `python scripts/train.py "
+             f"{' '.join([*suite['common'], *profile['size']])}` + the problem's and the optimizer's overrides"
+             f" ({Path(args.config).name}){' + ' + ' '.join(args.extra) if args.extra else ''}",
+             "L2RE on the problem's test set (closed form on a grid, or jpinn's reference solution); wall: the whole"
+             " command, compilation included"]
+    notes += [f"published, another setting (not comparable): {p['problem']} {p['value']:.3g}, {p['source']}: {p['setting']}"
+              for p in context]
+    path = save_report(f"suite-{args.profile}", f"Optimizers across problems ({args.profile} profile)", notes, table,
+                       args.out)
+    path.with_suffix(".json").write_text(json.dumps(
+        {f"{p}/{o}": runs for (p, o), runs in results.items()}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
