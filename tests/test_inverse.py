@@ -82,8 +82,8 @@ def test_a_tiny_run_recovers_nu():
 
 
 def test_the_command_line_reports_and_saves_the_learned_value(tmp_path):
-    args = ["experiment=burgers_inverse", "pde.nu_true=0.05", "pde.nu=0.1", "optimizer.iterations=60",
-            "optimizer.switch=50", "model.width=8", "+data.points.residual=300", "data.test_points=500",
+    args = ["experiment=burgers_inverse", "pde.nu_true=0.05", "pde.nu=0.1", "optimizer.iterations=60", "model.depth=3",
+            "optimizer.switch=50", "model.width=8", "data.points.residual=300", "data.test_points=500",
             "quiet=true", "plot=false", "log_every=10", f"hydra.run.dir={tmp_path}/run"]
     out = subprocess.run([sys.executable, str(ROOT / "scripts" / "train.py"), *args], cwd=tmp_path,
                          capture_output=True, text=True, timeout=600)
