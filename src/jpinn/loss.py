@@ -232,7 +232,7 @@ class PINNLoss(eqx.Module):
 
     def coefficients(self, w: Float[Array, " p"]) -> dict[str, Float[Array, ""]]:
         """The learned coefficients' values at ``w`` ({} for a forward problem)."""
-        return {name: _from_parameter(w[self.n_model + i], kind) for i, (name, kind) in enumerate(self.learned)}
+        return {name: coefficient_value(w[self.n_model + i], kind) for i, (name, kind) in enumerate(self.learned)}
 
     def problem_at(self, w: Float[Array, " p"]) -> AbstractProblem:
         """The problem with its learned coefficients at their values in ``w``."""
@@ -272,7 +272,8 @@ def flatten_model(model) -> tuple[Float[Array, " p"], Callable[[Array], Any], An
 LEARN_KINDS = ("log", "linear")
 
 
-def _from_parameter(value, kind: str):
+def coefficient_value(value, kind: str):
+    """A learned coefficient's value from its entry in w (``kind`` log or linear)."""
     return jnp.exp(value) if kind == "log" else value
 
 

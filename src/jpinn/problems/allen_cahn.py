@@ -39,8 +39,6 @@ class AllenCahn(AbstractProblem):
         )
 
     def reference(self) -> Reference:
-        from ..references import allen_cahn, cached
+        from ..references import allen_cahn, cached_grid
 
-        params = {**allen_cahn.STANDARD, "d": float(self.d)}
-        data = cached("allen_cahn", params, lambda: allen_cahn.solve(**params))
-        return Reference.from_grid([data["x"], data["t"]], [data["u"]])
+        return cached_grid("allen_cahn", {**allen_cahn.STANDARD, "d": float(self.d)}, allen_cahn.solve)

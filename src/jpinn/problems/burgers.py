@@ -41,11 +41,10 @@ class Burgers(AbstractProblem):
         )
 
     def reference(self) -> Reference:
-        from ..references import burgers, cached
+        from ..references import burgers, cached_grid
 
         params = {"nu": float(self.nu), "nx": 256, "nt": 101, "nodes": burgers.DEFAULT_NODES}
-        data = cached("burgers", params, lambda: burgers.standard(**params))
-        return Reference.from_grid([data["x"], data["t"]], [data["u"]])
+        return cached_grid("burgers", params, burgers.standard)
 
 
 @functools.lru_cache(maxsize=16)
@@ -54,14 +53,7 @@ def _observations(nu: float, n: int, noise: float, seed: int):
 
     rng = np.random.default_rng(seed)
     points = np.column_stack([rng.uniform(-1.0, 1.0, n), rng.uniform(0.0, 1.0, n)])
-
-    def u0(y):
-        return -np.sin(np.pi * y)
-
-    def phi(y):
-        return (1 - np.cos(np.pi * y)) / (2 * np.pi * nu)
-
-    clean = np.array([burgers.cole_hopf(u0, phi, [x], [t], nu)[0, 0] for x, t in points])
+    clean = burgers.cole_hopf_at(*burgers.standard_initial(nu), points[:, 0], points[:, 1], nu)
     points.flags.writeable = False
     values = clean + noise * rng.standard_normal(n)
     values.flags.writeable = False

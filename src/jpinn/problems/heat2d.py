@@ -36,8 +36,7 @@ class HeatSource2D(AbstractProblem):
         )
 
     def reference(self) -> Reference:
-        from ..references import cached, heat2d
+        from ..references import cached_grid, heat2d
 
-        params = {**heat2d.STANDARD, "kappa": float(self.kappa)}
-        data = cached("heat2d_source", params, lambda: heat2d.solve(**params))
-        return Reference.from_grid([data["x"], data["y"], data["t"]], [data["u"]])
+        return cached_grid("heat2d_source", {**heat2d.STANDARD, "kappa": float(self.kappa)}, heat2d.solve,
+                           ("x", "y", "t"))

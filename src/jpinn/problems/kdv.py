@@ -42,8 +42,6 @@ class KdV(AbstractProblem):
         )
 
     def reference(self) -> Reference:
-        from ..references import cached, kdv
+        from ..references import cached_grid, kdv
 
-        params = {**kdv.STANDARD, "eta": float(self.eta), "mu": float(self.mu)}
-        data = cached("kdv", params, lambda: kdv.solve(**params))
-        return Reference.from_grid([data["x"], data["t"]], [data["u"]])
+        return cached_grid("kdv", {**kdv.STANDARD, "eta": float(self.eta), "mu": float(self.mu)}, kdv.solve)

@@ -53,12 +53,10 @@ class ReactionDiffusion(AbstractPeriodicStudyProblem):
         return (d["u"] - _h(c["x"]),)
 
     def reference(self) -> Reference:
-        from ..references import cached, reaction_diffusion
+        from ..references import cached_grid, reaction_diffusion
 
+        coefficients = {"nu": float(self.nu), "rho": float(self.rho)}
         if self.reference_kind == "companion":
-            params = {"nu": float(self.nu), "rho": float(self.rho), "nx": 256, "nt": 100}
-            data = cached("reaction_diffusion_companion", params, lambda: reaction_diffusion.companion(**params))
-        else:
-            params = {**reaction_diffusion.STANDARD, "nu": float(self.nu), "rho": float(self.rho)}
-            data = cached("reaction_diffusion", params, lambda: reaction_diffusion.solve(**params))
-        return Reference.from_grid([data["x"], data["t"]], [data["u"]])
+            return cached_grid("reaction_diffusion_companion", {**coefficients, "nx": 256, "nt": 100},
+                               reaction_diffusion.companion)
+        return cached_grid("reaction_diffusion", {**reaction_diffusion.STANDARD, **coefficients}, reaction_diffusion.solve)

@@ -11,6 +11,6 @@ Each solver's convergence under refinement is checked in ``tests/test_references
 
 from . import allen_cahn as allen_cahn, burgers as burgers, heat2d as heat2d, kdv as kdv
 from . import reaction_diffusion as reaction_diffusion, spectral as spectral
-from ._cache import cached as cached, reference_path as reference_path
+from ._cache import cached as cached, cached_grid as cached_grid, reference_path as reference_path
 
-__all__ = ["allen_cahn", "burgers", "cached", "heat2d", "kdv", "reaction_diffusion", "reference_path", "spectral"]
+__all__ = ["allen_cahn", "burgers", "cached", "cached_grid", "heat2d", "kdv", "reaction_diffusion", "reference_path", "spectral"]

@@ -66,4 +66,13 @@ def cached(name: str, params: dict, compute: Callable[[], dict[str, np.ndarray]]
     return arrays
 
 
-__all__ = ["FOLDER", "REFRESH_ENV", "SOLVER_VERSION", "cached", "reference_path"]
+def cached_grid(name: str, params: dict, solve: Callable[..., dict[str, np.ndarray]], axes: tuple[str, ...] = ("x", "t")):
+    """The ``Reference`` of a solver that returns its grid axes and ``u`` on their mesh:
+    ``solve(**params)``, through the cache."""
+    from ..problems import Reference
+
+    data = cached(name, params, lambda: solve(**params))
+    return Reference.from_grid([data[a] for a in axes], [data["u"]])
+
+
+__all__ = ["FOLDER", "REFRESH_ENV", "SOLVER_VERSION", "cached", "cached_grid", "reference_path"]

@@ -32,36 +32,55 @@ DEFAULT_NODES = 400
 STANDARD_NU = 0.01 / np.pi
 
 
-def cole_hopf(u0: Callable, phi: Callable, x, t, nu: float, nodes: int = DEFAULT_NODES) -> np.ndarray:
-    """u on the grid ``x`` x ``t`` (an array ``(len(x), len(t))``) for the initial values
-    ``u0(y)`` and their potential ``phi(y) = -(1 / (2 nu)) int_0^y u0`` (module docstring).
-    At t = 0 the values are ``u0(x)``."""
+def _check(nu, nodes, t):
     if not nu > 0:
         raise ValueError(f"nu: must be > 0, got {nu!r}")
     if nodes < 2:
         raise ValueError(f"nodes: must be >= 2, got {nodes!r}")
-    x, t = np.asarray(x, np.float64), np.asarray(t, np.float64)
     if np.any(t < 0):
         raise ValueError("t: times must be >= 0")
+
+
+def _average(u0, phi, x, t, nu, z, log_w):
+    # u at the points (x[i], t[i]), t > 0: the weighted average of u0 over the nodes
+    y = x[:, None] - np.sqrt(4 * nu * t)[:, None] * z[None, :]
+    a = log_w[None, :] + phi(y)
+    a = np.exp(a - np.max(a, axis=1, keepdims=True))
+    return np.sum(a * u0(y), axis=1) / np.sum(a, axis=1)
+
+
+def _nodes(nodes: int):
     z, w = scipy.special.roots_hermite(nodes)
     with np.errstate(divide="ignore"):
-        log_w = np.log(w)  # weights far in the tail underflow to 0: log 0 = -inf drops them
-    out = np.empty((x.size, t.size))
-    for j, tj in enumerate(t):
-        if tj == 0:
-            out[:, j] = u0(x)
-            continue
-        y = x[:, None] - np.sqrt(4 * nu * tj) * z[None, :]
-        a = log_w[None, :] + phi(y)
-        a = np.exp(a - np.max(a, axis=1, keepdims=True))
-        out[:, j] = np.sum(a * u0(y), axis=1) / np.sum(a, axis=1)
+        return z, np.log(w)  # weights far in the tail underflow to 0: log 0 = -inf drops them
+
+
+def cole_hopf_at(u0: Callable, phi: Callable, x, t, nu: float, nodes: int = DEFAULT_NODES) -> np.ndarray:
+    """u at the scattered points (``x[i]``, ``t[i]``) (arrays of one shape), as ``cole_hopf``."""
+    x, t = np.asarray(x, np.float64).ravel(), np.asarray(t, np.float64).ravel()
+    _check(nu, nodes, t)
+    out = np.asarray(u0(x), np.float64).copy()
+    later = t > 0
+    if later.any():
+        out[later] = _average(u0, phi, x[later], t[later], nu, *_nodes(nodes))
     return out
 
 
-def standard(nu: float = STANDARD_NU, nx: int = 256, nt: int = 101, nodes: int = DEFAULT_NODES) -> dict[str, np.ndarray]:
-    """The standard setting (module docstring) on ``nx`` equally spaced x in [-1, 1] and
-    ``nt`` times in [0, 1]: arrays ``x``, ``t`` and ``u`` ``(nx, nt)``."""
-    x, t = np.linspace(-1.0, 1.0, nx), np.linspace(0.0, 1.0, nt)
+def cole_hopf(u0: Callable, phi: Callable, x, t, nu: float, nodes: int = DEFAULT_NODES) -> np.ndarray:
+    """u on the grid ``x`` x ``t`` (an array ``(len(x), len(t))``) for the initial values
+    ``u0(y)`` and their potential ``phi(y) = -(1 / (2 nu)) int_0^y u0`` (module docstring).
+    At t = 0 the values are ``u0(x)``."""
+    x, t = np.asarray(x, np.float64), np.asarray(t, np.float64)
+    _check(nu, nodes, t)
+    z, log_w = _nodes(nodes)
+    out = np.empty((x.size, t.size))
+    for j, tj in enumerate(t):
+        out[:, j] = u0(x) if tj == 0 else _average(u0, phi, x, np.full(x.shape, tj), nu, z, log_w)
+    return out
+
+
+def standard_initial(nu: float = STANDARD_NU) -> tuple[Callable, Callable]:
+    """The standard setting's u0 = -sin(pi y) and its potential phi (module docstring)."""
 
     def u0(y):
         return -np.sin(np.pi * y)
@@ -69,9 +88,16 @@ def standard(nu: float = STANDARD_NU, nx: int = 256, nt: int = 101, nodes: int =
     def phi(y):
         return (1 - np.cos(np.pi * y)) / (2 * np.pi * nu)
 
-    u = cole_hopf(u0, phi, x, t, nu, nodes)
+    return u0, phi
+
+
+def standard(nu: float = STANDARD_NU, nx: int = 256, nt: int = 101, nodes: int = DEFAULT_NODES) -> dict[str, np.ndarray]:
+    """The standard setting (module docstring) on ``nx`` equally spaced x in [-1, 1] and
+    ``nt`` times in [0, 1]: arrays ``x``, ``t`` and ``u`` ``(nx, nt)``."""
+    x, t = np.linspace(-1.0, 1.0, nx), np.linspace(0.0, 1.0, nt)
+    u = cole_hopf(*standard_initial(nu), x, t, nu, nodes)
     u[[0, -1], :] = 0.0  # sin(pi) is 1.2e-16, not 0; the boundary values are exactly 0
     return {"x": x, "t": t, "u": u}
 
 
-__all__ = ["DEFAULT_NODES", "STANDARD_NU", "cole_hopf", "standard"]
+__all__ = ["DEFAULT_NODES", "STANDARD_NU", "cole_hopf", "cole_hopf_at", "standard", "standard_initial"]

@@ -13,7 +13,6 @@ from typing import Any
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from .. import io, rng
 from ..data import TEST_SETS, reference_sets
@@ -57,7 +56,7 @@ def load_run(run_dir: str | Path) -> LoadedRun:
     """
     import json
 
-    from ..loss import check_learn, flatten_model
+    from ..loss import check_learn, coefficient_value, flatten_model
 
     w, config = io.load_checkpoint(run_dir)
     dtype = set_precision(config.get("dtype", "float32"))
@@ -81,8 +80,7 @@ def load_run(run_dir: str | Path) -> LoadedRun:
     w = jnp.asarray(w, dtype=dtype)
     model = eqx.combine(unravel(w[: w0.shape[0]] if learned else w), static)
     if learned:  # the problem at its learned coefficients
-        values = [float(np.exp(w[w0.shape[0] + i]) if kind == "log" else w[w0.shape[0] + i])
-                  for i, (_, kind) in enumerate(learned)]
+        values = [float(coefficient_value(w[w0.shape[0] + i], kind)) for i, (_, kind) in enumerate(learned)]
         pde = eqx.tree_at(lambda p: [getattr(p, n) for n, _ in learned], pde, values)
     summary_path = Path(run_dir) / io.SUMMARY_FILE
     try:

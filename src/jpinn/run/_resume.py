@@ -3,18 +3,24 @@ with the checkpoint's config (``RESUME_FREE`` may differ) and the folder has nam
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
 from pathlib import Path
 from typing import Any
 
 from .. import io
+from ..models import MLP
+from ..optim import Adam
 from ._fields import RESUME_FREE, ConfigError, _flatten
 
 
 # fields added after runs were saved, with the value that keeps the old behaviour: a saved
 # config without them matches a new one that has them at these values
-ADDED = {"data.resample_every": None, "loss.learn": [], "model.activation": "tanh"}
-ADDED_OPTIMIZER = {"schedule": "constant", "decay_steps": 1000, "decay_rate": 0.9, "warmup_steps": 0,
-                   "end_fraction": 0.0}  # Adam's schedule, under optimizer.* (phases, shorthands)
+ADDED = {"data.resample_every": None, "loss.learn": [],
+         "model.activation": inspect.signature(MLP).parameters["activation"].default}
+# Adam's schedule fields, under optimizer.* (phases, shorthands), at Adam's own defaults
+ADDED_OPTIMIZER = {f.name: f.default for f in dataclasses.fields(Adam)
+                   if f.name in ("schedule", "decay_steps", "decay_rate", "warmup_steps", "end_fraction")}
 
 
 def _added_default(key: str):
