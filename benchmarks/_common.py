@@ -72,6 +72,11 @@ def markdown_table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
+def report_path(name: str, out: str | None = None) -> Path:
+    """Where save_report writes: ``out``, or benchmarks/results/<name>-<machine>.md."""
+    return Path(out) if out else Path(__file__).resolve().parent / "results" / f"{name}-{platform.node() or 'machine'}.md"
+
+
 def save_report(name: str, title: str, notes: list[str], table: str, out: str | None = None) -> Path:
     """Print and save a result file: title, the exact command, the machine, notes, the table.
 
@@ -83,7 +88,7 @@ def save_report(name: str, title: str, notes: list[str], table: str, out: str | 
     lines += [f"- {note}" for note in notes]
     text = "\n".join(lines) + "\n\n" + table + "\n"
     print(text)
-    path = Path(out) if out else Path(__file__).resolve().parent / "results" / f"{name}-{platform.node() or 'machine'}.md"
+    path = report_path(name, out)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
     print(f"saved {path}")

@@ -10,7 +10,10 @@ overrides, the profile's budget and size, the problem's and the optimizer's own 
 (median), the phases' stop reasons (with counts), and a published number only where the
 suite file marks its setting as this one's. A run that fails is a row of its own with the
 error's last line, and the suite goes on. Results: ``benchmarks/results/suite-<profile>-<machine>.md``
-and ``.json`` beside it.
+and ``.json`` beside it. Each finished run is also appended at once to ``.runs.jsonl`` beside
+them (its key and exact overrides); ``--resume`` reuses the runs there whose overrides are
+this run's and runs only the rest, so an interrupted suite goes on where it stopped and an
+optimizer added to the suite file later costs only its own runs.
 
 An optimizer joins the suite with one line of ``benchmarks/suite.yaml``:
 ``NAME: [optimizer=NAME, ...overrides]``.
@@ -31,7 +34,7 @@ from pathlib import Path
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import markdown_table, save_report  # noqa: E402
+from _common import markdown_table, report_path, save_report  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -55,6 +58,19 @@ def run_one(overrides: list[str], folder: Path) -> dict:
     summary = json.loads((folder / "summary.json").read_text())
     return {"l2re": summary["l2re"], "loss": summary["loss"], "iterations": summary["iterations"], "wall": wall,
             "stops": [f"{p['name']}:{p['stop_reason']}" for p in summary["phases"]], "test_set": summary["test_set"]}
+
+
+def _read_log(path: Path) -> dict:
+    """The finished runs of an earlier suite (the last entry per key); a torn last line is skipped."""
+    runs = {}
+    if path.exists():
+        for line in path.read_text().splitlines():
+            try:
+                entry = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            runs[entry["key"]] = entry
+    return runs
 
 
 def _fmt(values, spec=".2e"):
@@ -90,6 +106,8 @@ def main(argv=None) -> None:
     parser.add_argument("--seeds", nargs="+", type=int)
     parser.add_argument("--extra", nargs="*", default=[], help="overrides added to every run (a tiny test size)")
     parser.add_argument("--out", default=None)
+    parser.add_argument("--resume", action="store_true",
+                        help="reuse the finished runs in the .runs.jsonl beside the output whose overrides match")
     args = parser.parse_args(argv)
     suite = load_suite(Path(args.config))
     if args.profile not in suite["profiles"]:
@@ -102,6 +120,11 @@ def main(argv=None) -> None:
         if unknown:
             raise SystemExit(f"--{kind}: unknown {', '.join(unknown)}; allowed: {', '.join(known)}")
     seeds = args.seeds if args.seeds is not None else profile["seeds"]
+    log = report_path(f"suite-{args.profile}", args.out).with_suffix(".runs.jsonl")
+    done = _read_log(log) if args.resume else {}
+    if not args.resume:
+        log.parent.mkdir(parents=True, exist_ok=True)
+        log.write_text("")
     results: dict = {}
     with tempfile.TemporaryDirectory() as tmp:
         for problem in problems:
@@ -111,9 +134,15 @@ def main(argv=None) -> None:
                     overrides = [*suite["common"], *profile["size"], *suite["problems"][problem],
                                  *(o.format(**profile["budget"]) for o in suite["optimizers"][optimizer]),
                                  f"seed={seed}", *args.extra]
-                    runs.append(run_one(overrides, Path(tmp) / f"{problem}-{optimizer}-{seed}"))
-                    r = runs[-1]
-                    print(f"{problem} {optimizer} seed {seed}: " + (f"failed: {r['error']}" if "error" in r else
+                    key = f"{problem}/{optimizer}/{seed}"
+                    reused = done.get(key, {}).get("overrides") == overrides
+                    r = done[key]["result"] if reused else run_one(overrides, Path(tmp) / f"{problem}-{optimizer}-{seed}")
+                    runs.append(r)
+                    if not reused:
+                        with log.open("a") as f:
+                            f.write(json.dumps({"key": key, "overrides": overrides, "result": r}) + "\n")
+                    print(f"{problem} {optimizer} seed {seed}{' (reused)' if reused else ''}: " +
+                          (f"failed: {r['error']}" if "error" in r else
                           f"L2RE {r['l2re']:.3e}, {r['iterations']} iterations, {r['wall']:.0f} s"), flush=True)
     rows = table_rows(results, suite.get("published", []))
     table = markdown_table(["problem", "optimizer", "runs", "L2RE median [min, max]", "wall s", "iterations",

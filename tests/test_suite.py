@@ -50,3 +50,15 @@ def test_suite_writes_the_table(tmp_path):
     runs = json.loads(out.with_suffix(".json").read_text())
     assert set(runs) == {f"{p}/{o}" for p in ("convection", "heat") for o in ("adam", "adam_lbfgs", "broken")}
     assert all(0 < r["l2re"] < 10 for r in runs["heat/adam"])
+    # every finished run was logged as it ended; --resume reuses those whose overrides match and
+    # runs only what changed (here: one seed more of one pair)
+    log = [json.loads(ln) for ln in out.with_suffix(".runs.jsonl").read_text().splitlines()]
+    assert len(log) == 12 and {e["key"] for e in log} == {f"{p}/{o}/{s}" for p in ("convection", "heat")
+                                                             for o in ("adam", "adam_lbfgs", "broken") for s in (0, 1)}
+    again = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "suite.py"), "--config", str(config), "--profile",
+                            "tiny", "--problems", "heat", "--optimizers", "adam", "--seeds", "0", "1", "2", "--out",
+                            str(out), "--resume"], capture_output=True, text=True, timeout=900, cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.count("(reused)") == 2 and "heat adam seed 2:" in again.stdout
+    rerun = json.loads(out.with_suffix(".json").read_text())["heat/adam"]
+    assert rerun[:2] == runs["heat/adam"] and len(rerun) == 3
