@@ -69,3 +69,63 @@ def pcg(
     x, r, _, _, _, k, negative, _, broken = jax.lax.while_loop(cond, body, state)
     residual = jnp.linalg.norm(r)  # NaN when even the first product A x0 was not finite
     return CGResult(x, k, residual, negative, broken | ~jnp.isfinite(residual) | ~jnp.all(jnp.isfinite(x)))
+
+
+class CappedCGResult(NamedTuple):
+    x: Float[Array, " p"]               # the CG iterate (the approximate solution)
+    direction: Float[Array, " p"]       # the direction p of non-positive curvature (zero if none)
+    curvature: Float[Array, ""]         # p^T A p / ||p||^2 of that direction (0 if none)
+    negative_curvature: Bool[Array, ""]  # CG stopped on p^T A p <= 0
+    iterations: Int[Array, ""]
+    residual_norm: Float[Array, ""]
+    breakdown: Bool[Array, ""]          # a non-finite product or residual
+
+
+def capped_cg(
+    matvec: Callable[[Array], Array],
+    b: Float[Array, " p"],
+    *,
+    tol: float | Array,
+    max_iter: int,
+) -> CappedCGResult:
+    """CG for A x = b from x = 0 that returns the first direction of non-positive curvature.
+
+    The regularised Newton-CG of ARNCG (jpinn.optim.arncg) solves (H + eps I) x = b with
+    A = H + eps I; p^T A p <= 0 means H has curvature at most -eps along p (Royer, O'Neill
+    and Wright's capped CG monitors the same event). CG stops there and returns p with its
+    curvature p^T A p / ||p||^2, beside the iterate reached so far; otherwise it stops at
+    ||b - A x|| <= tol or after ``max_iter`` iterations. Unpreconditioned: a
+    preconditioner would measure curvature in its own metric.
+    """
+    zero = jnp.zeros_like(b)
+    dtype = b.dtype
+    state = (zero, b, b, jnp.vdot(b, b), jnp.int32(0), jnp.asarray(False), zero, jnp.zeros((), dtype),
+             jnp.asarray(False))
+
+    def cond(state):
+        _, r, _, _, k, stopped, _, _, _ = state
+        return (k < max_iter) & (jnp.linalg.norm(r) > tol) & ~stopped
+
+    def body(state):
+        x, r, p, rr, k, _, _, _, broken = state
+        ap = matvec(p)
+        pap = jnp.vdot(p, ap)
+        bad = ~jnp.isfinite(pap) | ~jnp.isfinite(rr)
+        negative = ~(pap > 0) & ~bad
+        stop = negative | bad
+        alpha = jnp.where(stop, 0.0, rr / jnp.where(stop, 1.0, pap))
+        x_new = x + alpha * p
+        r_new = r - alpha * ap
+        rr_new = jnp.vdot(r_new, r_new)
+        p_new = r_new + (rr_new / jnp.where(rr == 0, 1.0, rr)) * p
+        keep = lambda new, old: jnp.where(stop, old, new)  # noqa: E731
+        curvature = jnp.where(negative, pap / jnp.maximum(jnp.vdot(p, p), jnp.finfo(dtype).tiny), 0.0)
+        return (keep(x_new, x), keep(r_new, r), keep(p_new, p), keep(rr_new, rr),
+                k + jnp.where(stop, 0, 1).astype(jnp.int32), stop, jnp.where(negative, p, zero), curvature,
+                broken | bad)
+
+    x, r, _, _, k, _, direction, curvature, broken = jax.lax.while_loop(cond, body, state)
+    residual = jnp.linalg.norm(r)
+    negative = jnp.any(direction != 0)
+    return CappedCGResult(x, direction, curvature, negative, k, residual,
+                          broken | ~jnp.isfinite(residual) | ~jnp.all(jnp.isfinite(x)))
