@@ -18,7 +18,7 @@ import pytest
 
 import jpinn
 from jpinn.ensemble import EnsembleError, stack_members, train_ensemble
-from jpinn.optim import GD, LBFGS, NNCG, Adam
+from jpinn.optim import ARNCG, GD, LBFGS, NNCG, SSBFGS, Adam, GaussNewton
 from jpinn.train import Phase, train
 
 RTOL = 1e-9  # float64: a few hundred flops of rounding, amplified by a few steps
@@ -52,6 +52,9 @@ OPTIMIZERS = {
     "lbfgs": (lambda k: LBFGS(), 40),
     "nncg": (lambda k: NNCG(mu=[1e-3, 1e-1][k], rank=6, refresh=2, cg_max_iter=8, seed=k), 4),
     "gd": (lambda k: GD(), 6),
+    "gauss_newton": (lambda k: GaussNewton(solver="cholesky", damping_init=[1e-3, 1e-2][k]), 4),
+    "arncg": (lambda k: ARNCG(M_init=[1.0, 0.5][k], cg_max_iter=8), 4),
+    "ssbfgs": (lambda k: SSBFGS(), 6),
 }
 
 

@@ -32,7 +32,8 @@ from typing import Any
 from .io import CHECKPOINT_DIR, CONFIG_FILE, METRICS_FILE, SUMMARY_FILE, RunFolderError
 
 FINE_TUNERS = ("nncg", "gd")
-OPTIMIZER_LABELS = {"adam": "Adam", "lbfgs": "L-BFGS", "nncg": "NNCG", "gd": "GD"}
+OPTIMIZER_LABELS = {"adam": "Adam", "lbfgs": "L-BFGS", "nncg": "NNCG", "gd": "GD", "gauss_newton": "Gauss-Newton",
+                    "arncg": "ARNCG", "ssbfgs": "SSBFGS", "ssbroyden": "SSBroyden"}
 # PAPER.md section 4 (float32, loss / test L2RE), by method and problem (the headline
 # coefficients only: the study's numbers say nothing about, e.g., convection with beta 35)
 CONVECTION, REACTION, WAVE = "convection (beta 40)", "reaction (rho 5)", "wave (beta 5, c2 4)"

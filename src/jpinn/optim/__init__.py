@@ -12,12 +12,15 @@ from ._base import (
     stop_reason as stop_reason,
 )
 from .adam import Adam as Adam
+from .arncg import ARNCG as ARNCG, ARNCGState as ARNCGState
 from .gd import GD as GD
+from .gauss_newton import GaussNewton as GaussNewton, GaussNewtonState as GaussNewtonState, LeastSquares as LeastSquares
 from .lbfgs import LBFGS as LBFGS, LBFGSMemory as LBFGSMemory, LBFGSState as LBFGSState
 from .linesearch import armijo as armijo, strong_wolfe as strong_wolfe
 from .nncg import NNCG as NNCG, NNCGState as NNCGState
+from .ssbfgs import SSBFGS as SSBFGS, SSBroyden as SSBroyden, SSBFGSState as SSBFGSState
 
-OPTIMIZERS: dict[str, type[AbstractOptimizer]] = {cls.name: cls for cls in (Adam, LBFGS, NNCG, GD)}
+OPTIMIZERS: dict[str, type[AbstractOptimizer]] = {cls.name: cls for cls in (Adam, LBFGS, NNCG, GD, GaussNewton, ARNCG, SSBFGS, SSBroyden)}
 
 
 def make_optimizer(name: str, **hyperparameters) -> AbstractOptimizer:

@@ -72,6 +72,11 @@ class StopReason(enum.IntEnum):
         "Nystrom preconditioner not finite (Cholesky and its eigendecomposition fallback both failed)"
     )
     CG_BREAKDOWN = 9, "CG breakdown: non-finite curvature p^T (H + mu I) p or residual"
+    # Gauss-Newton and ARNCG (jpinn.optim.gauss_newton, jpinn.optim.arncg)
+    DAMPING_LIMIT = 10, (
+        "no acceptable step: the damping or regulariser went past its maximum (or max_rejections trials)"
+    )
+    SOLVE_FAILED = 11, "Gauss-Newton linear solve failed (Cholesky or CG not finite)"
     # the driver's divergence guard (jpinn.train)
     DIVERGED = 20, (
         "diverged: loss above divergence x the loss where the phase started"
