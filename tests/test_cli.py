@@ -215,3 +215,17 @@ def test_main_job_end_to_end(tmp_path):
     assert nncg["loss"] < 0.1 * lbfgs["loss"] and lbfgs["loss"] < adam["loss"]
     assert summary["l2re"] < 1e-2
     assert "nncg" in out.stdout and "L2RE" in out.stdout
+
+
+@pytest.mark.slow
+def test_gauss_newton_main_job_reaches_beta_40(tmp_path):
+    """The README's first command (about 4 minutes here): convection at beta = 40 by Adam ->
+    Gauss-Newton reaches L2RE <= 1e-2 (README: 3.7e-3), and the per-step log explains LM."""
+    out = _run(["experiment=gauss_newton_convection", "quiet=true", f"hydra.run.dir={tmp_path}/run"], tmp_path)
+    assert out.returncode == 0, out.stderr[-3000:]
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert [p["name"] for p in summary["phases"]] == ["adam", "gauss_newton"]
+    assert summary["pde"]["beta"] == 40.0 and summary["l2re"] <= 1e-2
+    records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    gn = [r for r in records if r["phase"] == "gauss_newton" and r["step"] > 0]
+    assert gn and {"damping", "gain_ratio", "rejections", "cg_iterations"} <= set(gn[-1]["info"])
