@@ -78,6 +78,8 @@ def _curve(run, w0, phase: Phase, seconds: float) -> list[dict]:
     """Train ``phase`` from ``w0`` for ``seconds`` of wall time (from its first chunk on):
     [{seconds, loss, l2re, iterations, evaluations}] at every log point, errors outside the clock."""
     points, state = [], {"t0": None, "outside": 0.0, "record": None, "hvps": 0}
+    # the run's own test set: the study's full grid where there is one, else the first
+    test_set = run.references.get("full") or next(iter(run.references.values()))
 
     def on_record(record):
         state["record"] = record
@@ -91,7 +93,7 @@ def _curve(run, w0, phase: Phase, seconds: float) -> list[dict]:
             return
         elapsed = t - state["t0"] - state["outside"]
         record = state["record"]
-        errors = jpinn.evaluate(run.loss.model(jnp.asarray(checkpoint.w)), run.pde, "full", run.dtype)
+        errors = jpinn.evaluate(run.loss.model(jnp.asarray(checkpoint.w)), run.pde, test_set, run.dtype)
         points.append(dict(seconds=elapsed, loss=record["loss"], l2re=float(errors["l2re"]),
                            iterations=record["phase_iteration"], evaluations=record["evaluations"],
                            hvps=state["hvps"], info=record["info"]))
@@ -100,7 +102,7 @@ def _curve(run, w0, phase: Phase, seconds: float) -> list[dict]:
             raise _OutOfTime
 
     # a zero-step start record: the driver logs iteration 0 of the first phase after compiling
-    errors = jpinn.evaluate(run.loss.model(w0), run.pde, "full", run.dtype)
+    errors = jpinn.evaluate(run.loss.model(w0), run.pde, test_set, run.dtype)
     start_loss = float(run.loss(w0)[0])
     try:
         jpinn.train(run.loss, w0, [phase], log_every=phase.log_every or 1, callback=on_record, progress=False,
