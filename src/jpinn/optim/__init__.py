@@ -5,6 +5,7 @@ from ._base import (
     ENSEMBLE_AXIS as ENSEMBLE_AXIS,
     NONFINITE as NONFINITE,
     RUNNING as RUNNING,
+    FAULTS as FAULTS,
     STOP_REASONS as STOP_REASONS,
     AbstractOptimizer as AbstractOptimizer,
     StopReason as StopReason,

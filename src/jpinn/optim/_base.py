@@ -101,6 +101,11 @@ NONFINITE = int(StopReason.NONFINITE)
 STOP_REASONS: Mapping[int, str] = types.MappingProxyType({int(r): r.message for r in StopReason})
 
 
+# the codes that end a phase on a fault rather than by its budget or a convergence test
+# (a run whose phases all end on one exits with status 3: scripts/train.py)
+FAULTS = frozenset(int(r) for r in (StopReason.NONFINITE, StopReason.PRECONDITIONER_FAILED, StopReason.CG_BREAKDOWN,
+                                    StopReason.SOLVE_FAILED, StopReason.DIVERGED))
+
 # the vmap axis of an ensemble's members (jpinn.ensemble)
 ENSEMBLE_AXIS = "ensemble"
 
@@ -119,6 +124,20 @@ def any_member(flag):
         return jax.lax.psum(jnp.asarray(flag).astype(jnp.int32), ENSEMBLE_AXIS) > 0
     except NameError:  # no ensemble axis: a solo run
         return flag
+
+
+def rebuilt_where(flag, build, previous):
+    """``previous`` with ``build()`` in its place where ``flag`` holds (per member in an ensemble).
+
+    ``build`` runs inside a branch taken only when some member needs it (``any_member``), so
+    an expensive rebuild (a Nystrom sketch, an eigendecomposition fallback) costs nothing on
+    the calls where no member asks for it. ``previous`` and ``build()`` are pytrees of one
+    structure."""
+    return jax.lax.cond(
+        any_member(flag),
+        lambda: jax.tree_util.tree_map(lambda new, old: jnp.where(flag, new, old), build(), previous),
+        lambda: previous,
+    )
 
 
 def check_positive(optimizer: str, field: str, value: Any, *, integer: bool = False) -> None:

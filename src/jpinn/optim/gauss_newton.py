@@ -60,7 +60,7 @@ from ..linalg import (
     nystrom_inverse, pcg,
 )
 from ..linalg.nystrom import Nystrom
-from ._base import RUNNING, AbstractOptimizer, StopReason, any_member, base_info, check_positive
+from ._base import RUNNING, AbstractOptimizer, StopReason, base_info, check_positive, rebuilt_where
 
 DAMPING_LIMIT = int(StopReason.DAMPING_LIMIT)
 LINE_SEARCH_STALL = int(StopReason.LINE_SEARCH_STALL)
@@ -111,7 +111,7 @@ of the solve is logged where CG logs its own."""
         inverse = jnp.where(shifted > cutoff, 1.0 / jnp.where(shifted > cutoff, shifted, 1.0), 0.0)
         return vectors @ (inverse * (vectors.T @ rhs))
 
-    x = jax.lax.cond(any_member(failed), lambda: jnp.where(failed, by_eigh(), x), lambda: x)
+    x = rebuilt_where(failed, by_eigh, x)
     residual = jnp.linalg.norm(gram @ x + lam * x - rhs)
     return x, jnp.int32(0), residual, jnp.all(jnp.isfinite(x))
 
@@ -186,13 +186,10 @@ class GaussNewton(AbstractOptimizer):
             if self.precondition == "nystrom":
                 refresh = state.step_count % self.refresh == 0
                 key, sketch_key = jax.random.split(state.key)
-                preconditioner = jax.lax.cond(
-                    any_member(refresh),
-                    lambda: jax.tree_util.tree_map(
-                        lambda new, old: jnp.where(refresh, new, old),
-                        nystrom(lambda v: gauss_newton_block(lin, v), sketch_key, p, self._rank(p), dtype=w.dtype),
-                        state.preconditioner),
-                    lambda: state.preconditioner,
+                preconditioner = rebuilt_where(
+                    refresh,
+                    lambda: nystrom(lambda v: gauss_newton_block(lin, v), sketch_key, p, self._rank(p), dtype=w.dtype),
+                    state.preconditioner,
                 )
             tol = self.cg_rtol * jnp.linalg.norm(rhs)
 

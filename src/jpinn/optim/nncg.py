@@ -46,7 +46,7 @@ from .. import rng
 from ..linalg import hvp_block, nystrom, nystrom_inverse, pcg, scalar_loss, value_grad_hvp
 from ..linalg.nystrom import SHIFTS, Nystrom
 from ._base import (
-    RUNNING, AbstractOptimizer, StopReason, any_member, base_info, check_fraction, check_positive,
+    RUNNING, AbstractOptimizer, StopReason, base_info, check_fraction, check_positive, rebuilt_where,
 )
 from .linesearch import armijo
 
@@ -126,15 +126,11 @@ class NNCG(AbstractOptimizer):
 
         refresh = state.step_count % self.refresh == 0
         key, sketch_key = jax.random.split(state.key)
-        # a branch also inside an ensemble (any_member): the sketch costs rank products
-        preconditioner = jax.lax.cond(
-            any_member(refresh),
-            lambda: jax.tree_util.tree_map(
-                lambda new, old: jnp.where(refresh, new, old),
-                nystrom(lambda v: hvp_block(hvp_fn, v), sketch_key, p, rank, shift=self.shift, dtype=w.dtype),
-                state.preconditioner,
-            ),
-            lambda: state.preconditioner,
+        # a branch also inside an ensemble (rebuilt_where): the sketch costs rank products
+        preconditioner = rebuilt_where(
+            refresh,
+            lambda: nystrom(lambda v: hvp_block(hvp_fn, v), sketch_key, p, rank, shift=self.shift, dtype=w.dtype),
+            state.preconditioner,
         )
         mu = jnp.asarray(self.mu, w.dtype)
         precondition = lambda v: nystrom_inverse(preconditioner, mu, v)  # noqa: E731
