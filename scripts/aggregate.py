@@ -99,7 +99,7 @@ def write_figures(rows, runs, out: Path) -> list[Path]:
 def main(argv=None) -> int:
     args = parse(sys.argv[1:] if argv is None else argv)
     from jpinn import report
-    from jpinn.io import RunFolderError
+    from jpinn.io import RunFolderError, check_run_folder
 
     try:
         collection = report.collect(args.folders)
@@ -114,7 +114,12 @@ def main(argv=None) -> int:
     rows = report.select(runs)
     table1, table2 = report.split_tables(rows)
     study = not args.no_study
-    out = Path(args.out) if args.out else Path(args.folders[0]) / "aggregate"
+    try:
+        out = check_run_folder(args.out or Path(args.folders[0]) / "aggregate", resume=True,
+                               field="--out" if args.out else "--out (default FOLDER/aggregate)")
+    except RunFolderError as error:
+        print(f"aggregate.py: error: {error}", file=sys.stderr)
+        return 2
     out.mkdir(parents=True, exist_ok=True)
 
     command = "python scripts/aggregate.py " + " ".join(shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))

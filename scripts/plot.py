@@ -40,11 +40,11 @@ def main(argv=None) -> int:
         records = [report.read_run(r) for r in args.runs]
         metrics = [io.read_metrics(r) for r in args.runs]
         loaded = [load_run(r) for r in args.runs]
+        out = io.check_run_folder(args.out, resume=True, field="--out")
     except io.RunFolderError as error:
         print(f"plot.py: error: {error}", file=sys.stderr)
         return 2
     problems = {r.problem for r in records}
-    out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     written = [plot.plot_curves(list(zip(labels, metrics)), out / "curves.png", last_phase=args.last_phase)]
     if len(problems) == 1:

@@ -271,12 +271,16 @@ def main(argv=None) -> int:
 
     try:
         if args.condition_sweep:
+            out = io.check_run_folder(args.out, resume=True, field="--out")
             summary, arrays = condition_sweep(args)
-            out = Path(args.out)
         else:
+            if not args.config:  # the output folder is checked before the (long) analysis
+                out = io.check_run_folder(args.out or Path(args.run_dir) / "spectrum", resume=True,
+                                          field="--out" if args.out else "--out (default RUN_DIR/spectrum)")
             run_dir = _train_from_config(args.config, args.train_dir) if args.config else Path(args.run_dir)
+            if args.config:
+                out = io.check_run_folder(args.out or run_dir / "spectrum", resume=True, field="--out")
             summary, arrays = analyse_run(run_dir, args)
-            out = Path(args.out) if args.out else run_dir / "spectrum"
     except (io.RunFolderError, ConfigError, ValueError) as error:
         print(f"spectrum.py: error: {str(error).splitlines()[0]}", file=sys.stderr)
         return 2

@@ -98,8 +98,12 @@ def _check_added_optimizer_keys(cfg, combo: list[str]) -> None:
         if key.startswith("optimizer.") and not key.startswith("optimizer.phases"):
             field = key[len("optimizer."):]
             if not any(field == r or field.startswith(r + ".") for r in read):
+                import difflib
+
+                close = difflib.get_close_matches(field, sorted(read), n=2, cutoff=0.6)
+                hint = f"; did you mean {' or '.join('optimizer.' + c for c in close)}?" if close else ""
                 raise ConfigError(
-                    f"{key}: unknown key; no phase of optimizer {cfg.optimizer.get('name')!r} reads it"
+                    f"{key}: unknown key; no phase of optimizer {cfg.optimizer.get('name')!r} reads it{hint}"
                     f" (its fields: {', '.join(sorted(read))})"
                 )
 
@@ -132,6 +136,60 @@ def member_configs(cfg) -> tuple[list[dict], list[dict]]:
 _MISSING = object()
 
 
+def _check_devices(config: dict) -> None:
+    """``devices`` against the devices this machine has, before Hydra makes the run folder."""
+    from jpinn.experiment import ConfigError
+    from jpinn.loss import resolve_devices
+
+    if config.get("devices", 1) not in (1, None):
+        try:
+            resolve_devices(config["devices"])
+        except ValueError as error:
+            raise ConfigError(str(error)) from None
+
+
+def _unparsable(argument: str) -> str | None:
+    """One line for an override Hydra's grammar rejects (its error is several lines), else None."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    try:
+        OverridesParser.create().parse_overrides([argument])
+    except Exception as error:  # OverrideParseException: the argument, a caret line, a link
+        lines = str(error).splitlines()
+        column = lines[1].find("^") if len(lines) > 1 else -1
+        offending = argument[column - (len(lines[0]) - len(argument))] if 0 <= column < len(lines[0]) else None
+        where = f" at {offending!r}" if offending and not offending.isascii() else ""
+        return (f"{argument!r}: not a valid override{where}; quote a value with spaces or non-ASCII characters"
+                f" (KEY='VALUE'), see https://hydra.cc/docs/advanced/override_grammar/basic")
+    return None
+
+
+def _override_value(argument: str) -> str:
+    """The value of one (already parsed) override, its quotes removed."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    value = OverridesParser.create().parse_overrides([argument])[0].value()
+    return "" if value is None else str(value)
+
+
+def _check_output_folder(hydra_values: dict[str, str], multirun: bool, *, resume: bool) -> None:
+    """The folder Hydra will write the run (or the sweep) into, checked before Hydra makes it:
+    writable, not inside a file, and for a fresh run not one that already holds a run."""
+    from jpinn import io
+    from jpinn.experiment import ConfigError
+
+    try:
+        if multirun:
+            if "hydra.sweep.dir" in hydra_values:
+                io.check_run_folder(hydra_values["hydra.sweep.dir"], resume=True, field="hydra.sweep.dir")
+        elif "hydra.run.dir" in hydra_values:
+            io.check_run_folder(hydra_values["hydra.run.dir"], resume=resume)
+        elif not resume:  # the default folder: outputs/DATE/TIME_PDE_OPTIMIZER under the working directory
+            io.check_run_folder("outputs", resume=True, field="hydra.run.dir (default outputs/)")
+    except io.RunFolderError as error:
+        raise ConfigError(str(error)) from None
+
+
 def register_resolvers() -> None:
     """Config arithmetic: ``${minus:a,b}`` (the L-BFGS share of an Adam+L-BFGS budget)."""
     from omegaconf import OmegaConf
@@ -154,6 +212,14 @@ def precheck(argv: list[str]) -> str | None:
     for argument in overrides:
         if argument.lstrip("+~").startswith("="):
             return f"{argument!r}: no field name; allowed: FIELD=VALUE (e.g. model.width=50)"
+    hydra_values = {}
+    for argument in (a for a in argv if a not in flags):
+        message = _unparsable(argument)
+        if message is not None:
+            return message
+        key, _, _ = argument.lstrip("+~").partition("=")
+        if key.startswith("hydra."):
+            hydra_values[key] = _override_value(argument)
     register_resolvers()
     multirun = any(a in flags for a in argv)
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
@@ -168,6 +234,7 @@ def precheck(argv: list[str]) -> str | None:
                 cfg = compose(config_name="config", overrides=combo)
                 config = OmegaConf.to_container(cfg, resolve=True)
                 validate(config)
+                _check_devices(config)
                 _check_added_optimizer_keys(cfg, combo)
                 configs, members = member_configs(cfg)
                 if configs:
@@ -186,11 +253,64 @@ def precheck(argv: list[str]) -> str | None:
                         check_ensemble_resume(config["resume"], configs)
                     else:
                         check_resume(config["resume"], config)
+                _check_output_folder(hydra_values, multirun, resume=config.get("resume") is not None)
             except ConfigError as error:
-                return str(error)
+                return _in_user_terms(str(error), combo)
             except Exception as error:
-                return _one_line(error)
+                return _suggest(_one_line(error), combo)
     return None
+
+
+def _in_user_terms(message: str, combo: list[str]) -> str:
+    """A refusal of a derived field (``optimizer.phases[1].iterations``, an interpolation of
+    the fields the user sets) restated with the fields it is made from and their values."""
+    import re
+
+    from hydra import compose
+    from omegaconf import OmegaConf
+
+    match = re.match(r"(optimizer\.phases\[(\d+)\]\.([A-Za-z_]+)): (.*)", message)
+    if not match:
+        return message
+    field, index, key, reason = match.group(1), int(match.group(2)), match.group(3), match.group(4)
+    try:
+        cfg = compose(config_name="config", overrides=combo)
+        phases = OmegaConf.to_container(cfg.optimizer, resolve=False).get("phases") or []
+        expression = phases[index].get(key) if index < len(phases) and isinstance(phases[index], dict) else None
+    except Exception:  # noqa: BLE001 - the plain message is still right
+        return message
+    if not isinstance(expression, str) or "${" not in expression:
+        return message
+    sources = list(dict.fromkeys(re.findall(r"\$\{((?:optimizer|pde|model|data)\.[A-Za-z0-9_.]+)\}", expression)))
+    if not sources:
+        return message
+    values = ", ".join(f"{name}={OmegaConf.select(cfg, name)}" for name in sources)
+    return f"{values}: make {field} = {expression} {reason.replace('must be', 'which must be', 1)}"
+
+
+def _suggest(message: str, combo: list[str]) -> str:
+    """Hydra's "Key 'widht' is not in struct" as one line naming the field and the closest keys."""
+    import difflib
+    import re
+
+    from hydra import compose
+    from omegaconf import OmegaConf
+
+    match = re.search(r"Could not override '([^']+)'.*Key '([^']+)' is not in struct", message)
+    if not match:
+        return message
+    path, wrong = match.group(1), match.group(2)
+    parent = path[: -len(wrong) - 1] if path.endswith("." + wrong) else ""
+    others = [a for a in combo if not a.lstrip("+~").startswith(path + "=")]
+    try:
+        cfg = compose(config_name="config", overrides=others)
+        node = OmegaConf.select(cfg, parent) if parent else cfg
+        keys = [str(k) for k in node.keys()]
+    except Exception:  # noqa: BLE001 - the plain message is still right
+        return message
+    close = difflib.get_close_matches(wrong, keys, n=3, cutoff=0.6)
+    hint = f"; did you mean {' or '.join((parent + '.' if parent else '') + c for c in close)}?" if close else ""
+    return f"{path}: unknown key{hint} (the fields of {parent or 'the config'}: {', '.join(sorted(keys))})"
 
 
 def _main():
@@ -210,6 +330,7 @@ def _main():
             logging.getLogger(noisy).setLevel(logging.WARNING)
         config = OmegaConf.to_container(cfg, resolve=True)
         run_dir = Path(HydraConfig.get().runtime.output_dir)
+        print(f"jpinn: run folder {run_dir}", flush=True)
         try:
             configs, members = member_configs(cfg)
             ensemble = build_ensemble(configs, members) if configs else None
@@ -217,36 +338,163 @@ def _main():
         except ConfigError as error:
             print(f"train.py: error: {error}", file=sys.stderr)
             sys.exit(2)
-        if ensemble is not None:
-            summaries = execute_ensemble(ensemble, run_dir)
-            for k, (summary, values) in enumerate(zip(summaries, members)):
-                print(
-                    f"{run_dir / member_folder(k)} ({', '.join(f'{f}={v}' for f, v in values.items())}):"
-                    f" loss {summary['loss']:.3e}  L2RE {summary['l2re']:.3e} ({summary['test_set']})"
-                    f"  {summary['iterations']} iterations"
-                )
-            print(f"{run_dir}: {len(summaries)} members trained together in {summaries[0]['seconds']:.1f} s"
-                  f" (+{summaries[0]['compile_seconds']:.1f} s compile)")
-            return min(s["loss"] for s in summaries)
-        summary = execute(run, run_dir)
-        for phase in summary["phases"]:
-            print(
-                f"  {phase['name']:>6}: {phase['iterations']:>6} iterations ({phase['steps']} steps,"
-                f" {phase['evaluations']} evaluations) in {phase['seconds']:.1f} s, loss {phase['loss']:.3e},"
-                f" stopped: {phase['stop_reason']}"
-            )
-        print(
-            f"{run_dir}: loss {summary['loss']:.3e}  L2RE {summary['l2re']:.3e} ({summary['test_set']})"
-            f"  {summary['iterations']} iterations in {summary['seconds']:.1f} s"
-            f" (+{summary['compile_seconds']:.1f} s compile)"
-        )
-        for name, entry in summary.get("learned", {}).items():
-            known = (f" (true {entry['true']:.6g}, relative error {entry['relative_error']:.2e})"
-                     if "true" in entry else "")
-            print(f"  learned {name} = {entry['value']:.6g} from {entry['initial']:.6g}{known}")
-        return summary["loss"]
+        try:
+            with _ends_in_one_line(run_dir):
+                return _train(config, run, ensemble, members, run_dir)
+        finally:  # a sweep's jobs share this process: each job's compiled programs are let go
+            import jax
+
+            jax.clear_caches()
 
     main()
+    if _FAULTED:  # every phase of a run ended on a fault (the sweep's jobs all ran first)
+        sys.exit(EXIT_FAULTED)
+
+
+# exit codes (README, "Exit codes")
+EXIT_ERROR, EXIT_REFUSED, EXIT_FAULTED, EXIT_INTERRUPTED = 1, 2, 3, 130
+_FAULTED: list[str] = []  # the run folders whose phases all ended on a fault
+
+
+def _resume_command(run_dir: Path) -> str:
+    """The command line that continues ``run_dir``: this one, with resume= in place of its folder."""
+    import shlex
+
+    kept = [a for a in sys.argv[1:] if not a.startswith(("resume=", "hydra.run.dir=")) and a not in ("-m", "--multirun")]
+    return " ".join(["python", shlex.quote(sys.argv[0]), *map(shlex.quote, kept), shlex.quote(f"resume={run_dir}")])
+
+
+class _ends_in_one_line:
+    """A run stopped by Ctrl-C, or by a file it could not write (a full disk), ends in one line
+    that names what happened and how to continue, and the exit codes above."""
+
+    def __init__(self, run_dir: Path):
+        self.run_dir = run_dir
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, error, tb):
+        from jpinn import io
+        from jpinn.experiment import ConfigError
+        from jpinn.train import Interrupted
+
+        if error is None:
+            return False
+        checkpoint = (self.run_dir / io.CHECKPOINT_DIR / io.TRAIN_FILE).is_file() or any(
+            self.run_dir.glob(f"member-*/{io.CHECKPOINT_DIR}/{io.TRAIN_FILE}"))
+        if isinstance(error, Interrupted):
+            where = f"in phase {error.phase} at iteration {error.iteration}"
+            if error.checkpointed:
+                print(f"train.py: interrupted {where}; checkpoint written; continue with: {_resume_command(self.run_dir)}",
+                      file=sys.stderr)
+            else:
+                print(f"train.py: interrupted {where} (this run writes no checkpoints)", file=sys.stderr)
+            sys.exit(EXIT_INTERRUPTED)
+        if isinstance(error, KeyboardInterrupt):  # a second Ctrl-C, or one outside the training loop
+            tail = f"; continue from the last checkpoint with: {_resume_command(self.run_dir)}" if checkpoint else ""
+            print(f"train.py: interrupted{tail}", file=sys.stderr)
+            sys.exit(EXIT_INTERRUPTED)
+        if isinstance(error, (ConfigError, io.RunFolderError)):
+            print(f"train.py: error: {error}", file=sys.stderr)
+            sys.exit(EXIT_REFUSED)
+        if isinstance(error, OSError):
+            name = error.filename or self.run_dir
+            tail = (f"; the last checkpoint is intact: free space, then continue with: {_resume_command(self.run_dir)}"
+                    if checkpoint else "; no checkpoint was written yet")
+            print(f"train.py: error: cannot write {name}: {error.strerror or error}{tail}", file=sys.stderr)
+            sys.exit(EXIT_ERROR)
+        return False
+
+
+def _train(config, run, ensemble, members, run_dir: Path) -> float:
+    """Train the run (or the ensemble) built from ``config`` into ``run_dir``; print its results."""
+    from jpinn.experiment import execute, execute_ensemble, member_folder
+    from jpinn.optim import FAULTS
+
+    if ensemble is not None:
+        summaries = execute_ensemble(ensemble, run_dir)
+        for k, (summary, values) in enumerate(zip(summaries, members)):
+            print(
+                f"{run_dir / member_folder(k)} ({', '.join(f'{f}={v}' for f, v in values.items())}):"
+                f" loss {summary['loss']:.3e}  L2RE {summary['l2re']:.3e} ({summary['test_set']})"
+                f"  {summary['iterations']} iterations"
+            )
+        print(f"{run_dir}: {len(summaries)} members trained together in {summaries[0]['seconds']:.1f} s"
+              f" (+{summaries[0]['compile_seconds']:.1f} s compile)")
+        for k, summary in enumerate(summaries):
+            if all(phase["stop_code"] in FAULTS for phase in summary["phases"]):
+                _FAULTED.append(str(run_dir / member_folder(k)))
+                print(f"train.py: {run_dir / member_folder(k)}: every phase ended on a fault"
+                      f" ({summary['phases'][-1]['stop_reason']})", file=sys.stderr)
+        return min(s["loss"] for s in summaries)
+    summary = execute(run, run_dir)
+    for phase in summary["phases"]:
+        print(
+            f"  {phase['name']:>6}: {phase['iterations']:>6} iterations ({phase['steps']} steps,"
+            f" {phase['evaluations']} evaluations) in {phase['seconds']:.1f} s, loss {phase['loss']:.3e},"
+            f" stopped: {phase['stop_reason']}"
+        )
+    print(
+        f"{run_dir}: loss {summary['loss']:.3e}  L2RE {summary['l2re']:.3e} ({summary['test_set']})"
+        f"  {summary['iterations']} iterations in {summary['seconds']:.1f} s"
+        f" (+{summary['compile_seconds']:.1f} s compile)"
+    )
+    for name, entry in summary.get("learned", {}).items():
+        known = (f" (true {entry['true']:.6g}, relative error {entry['relative_error']:.2e})"
+                 if "true" in entry else "")
+        print(f"  learned {name} = {entry['value']:.6g} from {entry['initial']:.6g}{known}")
+    if all(phase["stop_code"] in FAULTS for phase in summary["phases"]):
+        _FAULTED.append(str(run_dir))
+        print(f"train.py: {run_dir}: every phase ended on a fault ({summary['phases'][-1]['stop_reason']});"
+              f" exit status {EXIT_FAULTED}", file=sys.stderr)
+    return summary["loss"]
+
+
+def usage() -> str:
+    """``--help``: the command, the config groups and their options, and every top-level field
+    with its default and meaning (the comments of conf/config.yaml)."""
+    import re
+
+    lines = [
+        "usage: python scripts/train.py [GROUP=OPTION ...] [FIELD=VALUE ...] [-m]",
+        "",
+        "Train a PINN. A config is composed from conf/config.yaml, one option of each group, and",
+        "the command line; -m sweeps comma-separated values (seed=1,2,3). Every refusal is one line",
+        "and exit status 2, before any folder is made.",
+        "",
+        "groups (GROUP=OPTION; the fields of each option: GROUP.FIELD=VALUE):",
+    ]
+    for group in ("pde", "model", "optimizer", "data", "experiment", "launcher"):
+        options = sorted(f.stem for f in (CONF_DIR / group).glob("*.yaml"))
+        lines.append(f"  {group:<11} {', '.join(options)}")
+    lines += ["", "fields (FIELD=VALUE; default, then meaning):"]
+    text = (CONF_DIR / "config.yaml").read_text()
+    body = text.split("\nhydra:", 1)[0]
+    section = None
+    for line in body.splitlines():
+        match = re.match(r"^(\s*)([A-Za-z_]+):\s*([^#]*?)\s*(?:#\s*(.*))?$", line)
+        if not match or line.lstrip().startswith("-") or match.group(2) == "defaults":
+            continue
+        indent, key, value, comment = match.groups()
+        if not indent:
+            section = key if not value else None
+            name = key
+        elif section is not None:
+            name = f"{section}.{key}"
+        else:
+            continue
+        if not value and not comment:
+            continue
+        lines.append(f"  {name + '=' + value if value else name:<28} {comment or ''}".rstrip())
+    lines += [
+        "",
+        "exit status: 0 trained; 1 a file could not be written (the last checkpoint is kept, resume=);",
+        "2 refused input; 3 every phase of a run ended on a fault (non-finite, diverged, failed solve);",
+        "130 interrupted by Ctrl-C (a checkpoint at the last chunk, resume= continues).",
+        "Hydra's own options: --hydra-help. The README has the rest.",
+    ]
+    return "\n".join(lines)
 
 
 def _resume_into_its_folder(argv: list[str]) -> list[str]:
@@ -258,6 +506,9 @@ def _resume_into_its_folder(argv: list[str]) -> list[str]:
 
 
 if __name__ == "__main__":
+    if any(a in ("--help", "-h") for a in sys.argv[1:]):
+        print(usage())
+        sys.exit(0)
     message = precheck(sys.argv[1:])
     if message is not None:
         print(f"train.py: error: {message}", file=sys.stderr)

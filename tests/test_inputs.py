@@ -54,6 +54,12 @@ STRUCTURAL = [
     (["pde=custom", "pde._target_=no_such_module.Problem", "data=sampled"], "pde._target_"),
     (["pde=custom", "pde._target_=jpinn.optim.Adam", "data=sampled"], "pde._target_"),
     (["pde=poisson", "data=sampled", "+data.n_x=9"], "data.n_x"), (["pde=convection", "model.input_scaling=2"], "model.input_scaling"),
+    # the classes of the issue "Failures a user meets": run folders, devices, budgets, derived fields
+    (["hydra.run.dir="], "hydra.run.dir"), (["hydra.run.dir=/proc/jpinn-x"], "hydra.run.dir"),
+    ([f"hydra.run.dir={ROOT / 'README.md'}/x"], "hydra.run.dir"), (["hydra.run.dir=outputs/d\u00e9j\u00e0"], "hydra.run.dir"),
+    (["model.width=\u00e9"], "model.width"), (["devices=64"], "devices"), (["budget_scale=1e-9"], "budget_scale"),
+    (["optimizer=adam_lbfgs", "optimizer.switch=5000", "optimizer.iterations=50"], "optimizer.switch=5000"),
+    (["-m", "seed=1,2", "hydra.sweep.dir=/proc/jpinn-x"], "hydra.sweep.dir"),
 ]
 
 

@@ -225,7 +225,11 @@ def test_table2_paper_uses_the_studys_protocol_per_pde(train_script):
 def test_budget_scale_multiplies_every_phase_and_is_validated():
     optimizer = {"phases": [{"name": "adam", "iterations": 1000}, {"name": "lbfgs", "iterations": 30000}]}
     assert [p.iterations for p in build_phases(optimizer, 0.25)] == [250, 7500]
-    assert scale_budget(3, 0.01) == 1  # never below one iteration
+    assert scale_budget(3, 0.5) == 2 and scale_budget(3, 1 / 3) == 1
+    # a scale that leaves a phase less than one iteration is refused, naming the phase
+    # (it used to run one iteration of every phase without a word)
+    with pytest.raises(ConfigError, match=r"budget_scale: 1e-09 x 1000 iterations of optimizer.phases\[0\] \(adam\)"):
+        build_phases(optimizer, 1e-9)
     for bad in (0, -1.0, float("nan"), float("inf"), True, "half"):
         with pytest.raises(ConfigError, match="budget_scale"):
             build_phases(optimizer, bad)

@@ -47,10 +47,19 @@ def _clean(obj: Any) -> Any:
     return obj
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)  # the only way to read it is to set it: put it straight back
+    os.umask(mask)
+    return mask
+
+
 def _atomic_write(path: Path, write, *, delay: float = 0.0) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        # mkstemp creates the file 0600; give it the mode open() would (0666 less the umask),
+        # so that a run's summary and checkpoints are as readable as its other files
+        os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as handle:
             write(handle)
             handle.flush()
@@ -62,6 +71,41 @@ def _atomic_write(path: Path, write, *, delay: float = 0.0) -> None:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+RUN_FILES = (METRICS_FILE, SUMMARY_FILE, CHECKPOINT_DIR, "ensemble.json")  # what makes a folder a run's (or an ensemble's)
+
+
+def check_run_folder(run_dir: str | os.PathLike, *, resume: bool = False, field: str = "hydra.run.dir") -> Path:
+    """``run_dir`` if a run can write there; a one-line ``RunFolderError`` naming ``field`` otherwise.
+
+    Refused: an empty name; a path through a file; a folder that cannot be created or
+    written (read-only, ``/proc``); and, for a fresh run (``resume=False``), a folder that
+    already holds a run's files (two runs' metrics would mix; ``resume=`` continues it).
+    Leaves nothing behind (writability is probed with a folder made and removed at once)."""
+    text = os.fspath(run_dir)
+    if not text.strip():
+        raise RunFolderError(f"{field}: empty; give a folder for the run's files")
+    path = Path(text).expanduser()
+    if path.exists() and not path.is_dir():
+        raise RunFolderError(f"{field}: {path} is a file, not a folder")
+    existing = path
+    while not existing.exists():  # the nearest ancestor that exists must be a writable folder
+        existing = existing.parent
+    if not existing.is_dir():
+        raise RunFolderError(f"{field}: {path}: {existing} is a file, so no folder can be made under it")
+    try:  # the honest test of writability (root, read-only mounts, /proc): make and remove a folder
+        os.rmdir(tempfile.mkdtemp(dir=existing, prefix=".jpinn-probe-"))
+    except OSError as error:
+        raise RunFolderError(f"{field}: {existing} is not writable ({error.strerror or error}); choose another folder") from None
+    if not resume and path.is_dir():
+        found = [name for name in RUN_FILES if (path / name).exists()]
+        if found:
+            raise RunFolderError(
+                f"{field}: {path} already holds a run ({', '.join(found)}); continue it with resume={path},"
+                f" or give another folder"
+            )
+    return path
 
 
 def write_json(path: str | os.PathLike, obj: Any) -> None:
@@ -96,7 +140,30 @@ def read_metrics(run_dir: str | os.PathLike) -> list[dict[str, Any]]:
     path = Path(run_dir) / METRICS_FILE
     if not path.is_file():
         raise RunFolderError(f"{run_dir}: not a jpinn run folder (no {METRICS_FILE})")
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as error:
+        raise RunFolderError(f"{path}: unreadable ({error})") from None
+    lines = text.splitlines(keepends=True)
+    if lines and not lines[-1].endswith("\n"):  # a torn last line (a run killed mid-write): left out
+        lines = lines[:-1]
+    return _parse_records(path, lines)
+
+
+def _parse_records(path: Path, lines: list[str]) -> list[dict[str, Any]]:
+    """The JSON records of metrics.jsonl lines; a RunFolderError naming the file and the line."""
+    records = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise RunFolderError(f"{path}: line {number} is not a JSON record ({error.msg})") from None
+        if not isinstance(record, dict):
+            raise RunFolderError(f"{path}: line {number} is not a JSON record (a {type(record).__name__})")
+        records.append(record)
+    return records
 
 
 def save_checkpoint(run_dir: str | os.PathLike, w, config: dict[str, Any]) -> Path:
@@ -119,9 +186,14 @@ def load_checkpoint(run_dir: str | os.PathLike) -> tuple[np.ndarray, dict[str, A
     try:
         with np.load(params) as archive:
             w = archive["w"]
-        spec = json.loads(config.read_text())
     except Exception as error:  # a truncated or foreign file
-        raise RunFolderError(f"{run_dir}: unreadable checkpoint ({type(error).__name__}: {error})") from None
+        raise RunFolderError(f"{params}: unreadable checkpoint ({type(error).__name__}: {error})") from None
+    try:
+        spec = json.loads(config.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise RunFolderError(f"{config}: unreadable run config ({type(error).__name__}: {error})") from None
+    if not isinstance(spec, dict):
+        raise RunFolderError(f"{config}: not a run config (a JSON {type(spec).__name__})")
     if w.ndim != 1:
         raise RunFolderError(f"{run_dir}: checkpoint parameters must be a flat vector, got shape {w.shape}")
     return w, spec
@@ -316,9 +388,6 @@ def truncate_metrics(run_dir: str | os.PathLike, n_records: int) -> list[dict[st
     if len(complete) < n_records:
         raise RunFolderError(f"{run_dir}: {METRICS_FILE} holds {len(complete)} records, its checkpoint {n_records}")
     kept = complete[:n_records]
-    try:
-        records = [json.loads(line) for line in kept]
-    except json.JSONDecodeError as error:
-        raise RunFolderError(f"{run_dir}: {METRICS_FILE} is corrupted ({error})") from None
+    records = _parse_records(path, kept)
     _atomic_write(path, lambda h: h.write("".join(kept).encode()))
     return records

@@ -219,7 +219,7 @@ class Row:
             factors = [fine_tune_factor(r) for r in self.seeds]
             last = b.phases[-1]
             out.update({
-                "start_loss": _number(b.start["loss"]), "start_l2re": _number(b.start.get("l2re")),
+                "start_loss": _number(b.start.get("loss")), "start_l2re": _number(b.start.get("l2re")),
                 "factor": fine_tune_factor(b), "median_factor": _median(factors),
                 "min_factor": min(factors), "max_factor": max(factors),
                 "last_phase_steps": last["steps"], "last_phase_seconds": _number(last["seconds"]),
@@ -317,14 +317,16 @@ def table1_markdown(rows: Sequence[Row], study: bool = True) -> str:
 
 def table2_markdown(rows: Sequence[Row], study: bool = True) -> str:
     def cell(r: Row) -> str:
-        return f"{_e(r.best.start['loss'])} -> {_e(r.best.loss)} ({fine_tune_factor(r.best):.4g}x) / {_e(r.best.l2re)}"
+        if "loss" not in r.best.start:  # a run of this one method (no Adam+L-BFGS phases before it)
+            return f"{_e(r.best.loss)} / {_e(r.best.l2re)} (one phase: no start point)"
+        return f"{_e(r.best.start.get('loss'))} -> {_e(r.best.loss)} ({fine_tune_factor(r.best):.4g}x) / {_e(r.best.l2re)}"
 
     headline = _grid(rows, cell, STUDY_TABLE2 if study else None)
     detail = _markdown(
         ["problem", "method", "runs (failed)", "seed", "start loss", "start L2RE", "final loss", "final L2RE",
          "factor", "factor over seeds: median [min, max]", "last-phase steps", "last-phase s", "wall s"],
         [
-            [r.problem, method_label(r.method), f"{r.runs} ({r.failed})", _g(r.best.seed), _e(r.best.start["loss"]),
+            [r.problem, method_label(r.method), f"{r.runs} ({r.failed})", _g(r.best.seed), _e(r.best.start.get("loss")),
              _e(r.best.start.get("l2re")), _e(r.best.loss), _e(r.best.l2re), f"{fine_tune_factor(r.best):.4g}",
              "{:.4g} [{:.4g}, {:.4g}]".format(*(lambda f: (_median(f), min(f), max(f)))([fine_tune_factor(s) for s in r.seeds]))
              + f" (n={len(r.seeds)})",
@@ -353,7 +355,7 @@ def run_dict(run: RunRecord) -> dict[str, Any]:
     out = {k: getattr(run, k) for k in ("problem", "method", "optimizer", "width", "learning_rate", "switch", "seed",
                                         "loss", "l2re", "l1re", "iterations", "train_seconds", "wall_seconds")}
     if len(run.phases) > 1:
-        out["start_loss"] = _number(run.start["loss"])
+        out["start_loss"] = _number(run.start.get("loss"))
         out["start_l2re"] = _number(run.start.get("l2re"))
     out["stop_reason"] = run.phases[-1].get("stop_reason")
     out["path"] = run.path

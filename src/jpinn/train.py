@@ -19,6 +19,7 @@ from __future__ import annotations
 import concurrent.futures
 import dataclasses
 import math
+import sys
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -383,6 +384,11 @@ class _Ahead:
             limit = self.engine.limits([1.0] * self.engine.size, template.dtype)
             return self.engine.compile(fixed, template, state, limit, chunk_steps)
 
+    def ready(self, index: int) -> bool:
+        """Whether phase ``index``'s program is compiled already."""
+        future = self.futures.get(index)
+        return future is not None and future.done()
+
     def take(self, index: int):
         """Phase ``index``'s program (waits for it), or None if none was prepared."""
         future = self.futures.pop(index, None)
@@ -402,16 +408,61 @@ def drive(engine, w, *, log_every, callbacks, progress, checkpoints, checkpoint_
     ``w`` is the engine's parameters (a vector, or the members' stacked)."""
     aheads: list[_Ahead] = []  # the background compilation, once started
     try:
-        return _drive(engine, w, log_every=log_every, callbacks=callbacks, progress=progress, checkpoints=checkpoints,
-                      checkpoint_every=checkpoint_every, resumes=resumes, records=records, divergence=divergence,
-                      compile_ahead=compile_ahead, started=aheads.append, resample=resample)
+        with _InterruptAtChunkEnd() as interrupt:
+            return _drive(engine, w, log_every=log_every, callbacks=callbacks, progress=progress,
+                          checkpoints=checkpoints, checkpoint_every=checkpoint_every, resumes=resumes,
+                          records=records, divergence=divergence, compile_ahead=compile_ahead,
+                          started=aheads.append, resample=resample, interrupt=interrupt)
     finally:  # an error or Ctrl-C: programs not yet started are dropped, not compiled
         for ahead in aheads:
             ahead.cancel()
 
 
+class Interrupted(Exception):
+    """Training stopped by Ctrl-C (SIGINT) at a chunk boundary, after a checkpoint there
+    (when the run writes checkpoints): ``phase`` (its label), ``phase_index``, ``iteration``
+    (over the whole run) and ``checkpointed``."""
+
+    def __init__(self, phase: str, phase_index: int, iteration: int, checkpointed: bool):
+        self.phase, self.phase_index, self.iteration, self.checkpointed = phase, phase_index, iteration, checkpointed
+        super().__init__(f"interrupted in phase {phase} at iteration {iteration}"
+                         + (" (checkpoint written)" if checkpointed else ""))
+
+
+class _InterruptAtChunkEnd:
+    """While training in the main thread: the first SIGINT asks the phase loop to stop at the
+    end of the chunk it is in (checkpoint, then ``Interrupted``); a second one interrupts at
+    once (``KeyboardInterrupt``, Python's default). Elsewhere (a thread): Python's default."""
+
+    def __init__(self):
+        self.requested = False
+        self._previous = None
+
+    def _handler(self, signum, frame):
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        print("\njpinn: interrupted; stopping at the end of this chunk (Ctrl-C again to stop now)",
+              file=sys.stderr, flush=True)
+
+    def __enter__(self):
+        import signal
+        import threading
+
+        if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+            self._previous = signal.signal(signal.SIGINT, self._handler)
+        return self
+
+    def __exit__(self, *exc):
+        import signal
+
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+        return False
+
+
 def _drive(engine, w, *, log_every, callbacks, progress, checkpoints, checkpoint_every, resumes, records, divergence,
-           compile_ahead, started, resample=None):
+           compile_ahead, started, resample=None, interrupt=None):
     from tqdm.auto import tqdm
 
     size = engine.size
@@ -515,6 +566,8 @@ def _drive(engine, w, *, log_every, callbacks, progress, checkpoints, checkpoint
         limit = lambda: engine.limits(loss_limit, w.dtype)  # noqa: E731  (a fresh buffer: chunks donate theirs)
 
         t0 = time.perf_counter()
+        if progress and not (ahead is not None and ahead.ready(index)):  # tens of seconds under load
+            print(f"[{index + 1}/{len(phases)}] {phase.label}: compiling ...", file=sys.stderr, flush=True)
         compiled = ahead.take(index) if ahead is not None else None
         if compiled is None:
             compiled = engine.compile(fixed, w, state, limit(), chunk_steps)
@@ -529,10 +582,13 @@ def _drive(engine, w, *, log_every, callbacks, progress, checkpoints, checkpoint
             for k, (_, _, _, _, _, loss, components, grad_norm) in enumerate(per_member(out)):
                 emit(k, index, phase, 0, 0, 0, loss, components, grad_norm, {}, RUNNING)
 
+        # an optimizer with several inner iterations per step (L-BFGS) is budgeted in steps, and
+        # a step may use fewer inner iterations than its maximum: its bar counts steps
+        per_step = phase.optimizer.iterations_per_step
         bar = tqdm(
-            total=phase.iterations * size,
+            total=(phase.steps if per_step > 1 else phase.iterations) * size,
             desc=f"[{index + 1}/{len(phases)}] {phase.label}" + (f" x{size}" if size > 1 else ""),
-            unit="it",
+            unit="step" if per_step > 1 else "it",
             disable=not progress,
             leave=True,
             dynamic_ncols=True,
@@ -578,7 +634,7 @@ def _drive(engine, w, *, log_every, callbacks, progress, checkpoints, checkpoint
                 seconds[k] = seconds_before[k] + now - t_phase
                 emit(k, index, phase, done_iterations[k], done_steps[k], done_evaluations[k], member_loss,
                      components, grad_norm, info, st)
-            bar.n = sum(min(i, phase.iterations) for i in done_iterations)
+            bar.n = sum(done_steps) if per_step > 1 else sum(min(i, phase.iterations) for i in done_iterations)
             bar.set_postfix(loss=f"{min(loss):.3e}", refresh=False)
             bar.refresh()
             if (checkpoints is not None and checkpoint_every is not None and any(running(k) for k in members)
@@ -586,6 +642,13 @@ def _drive(engine, w, *, log_every, callbacks, progress, checkpoints, checkpoint
                 snapshot(index, w, state, done_steps, done_iterations, done_evaluations, seconds,
                          compile_seconds, loss_limit, status)
                 last_checkpoint = max(done_iterations)
+            if interrupt is not None and interrupt.requested:  # Ctrl-C: stop here, resumable
+                bar.close()
+                written = checkpoints is not None
+                if written and max(done_iterations) != last_checkpoint:
+                    snapshot(index, w, state, done_steps, done_iterations, done_evaluations, seconds,
+                             compile_seconds, loss_limit, status)
+                raise Interrupted(phase.label, index, total_iterations[0] + done_iterations[0], written)
         bar.close()
         for k in members:
             member_optimizer = engine.phases[k][index].optimizer
@@ -601,7 +664,9 @@ def _drive(engine, w, *, log_every, callbacks, progress, checkpoints, checkpoint
                     seconds=seconds[k],
                     compile_seconds=compile_seconds,
                     stop_code=status[k],
-                    stop_reason=stop_reason(status[k]),
+                    stop_reason=stop_reason(status[k]) + (
+                        f" ({done_steps[k]} steps of at most {per_step} iterations)"
+                        if status[k] == RUNNING and per_step > 1 else ""),
                     loss=loss[k],
                 )
             )

@@ -87,12 +87,16 @@ def build_pde(pde_config: dict[str, Any]) -> AbstractProblem:
     return problem
 
 
-def scale_budget(iterations: int, budget_scale: float) -> int:
-    """A phase's iteration budget times ``budget_scale``, rounded, at least 1."""
+def scale_budget(iterations: int, budget_scale: float, where: str = "a phase") -> int:
+    """A phase's iteration budget times ``budget_scale``, rounded; a ConfigError when that
+    leaves less than one iteration (a scale too small would silently run one of each)."""
     scaled = iterations * budget_scale
     if not scaled <= INT_MAX:
         raise ConfigError(f"budget_scale: {budget_scale!r} x {iterations} iterations is too large; allowed: at most {INT_MAX}")
-    return max(1, int(round(scaled)))
+    if scaled < 1:
+        raise ConfigError(f"budget_scale: {budget_scale!r} x {iterations} iterations of {where} is less than one"
+                          f" iteration; allowed: at least {1 / iterations:.3g} for this budget")
+    return int(round(scaled))
 
 
 def build_phases(optimizer_config: dict[str, Any], budget_scale: float = 1.0) -> list[Phase]:
@@ -124,7 +128,8 @@ def build_phases(optimizer_config: dict[str, Any], budget_scale: float = 1.0) ->
             optimizer = make_optimizer(name, **entry)
         except (ValueError, TypeError) as error:
             raise _where(f"{where}.", error) from None
-        phases.append(Phase(optimizer, scale_budget(iterations, budget_scale), label, phase_log_every))
+        phases.append(Phase(optimizer, scale_budget(iterations, budget_scale, f"{where} ({name})"), label,
+                            phase_log_every))
     return phases
 
 

@@ -122,6 +122,7 @@ def execute_ensemble(ensemble: EnsembleRun, run_dir: str | Path, *, progress: bo
     run_dir = Path(run_dir)
     runs = ensemble.members
     config = runs[0].config
+    io.check_run_folder(run_dir, resume=config.get("resume") is not None, field="run folder")
     if progress is None:
         progress = not config.get("quiet", False)
     start = time.perf_counter()

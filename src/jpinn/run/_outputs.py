@@ -117,8 +117,9 @@ def execute(run: Run, run_dir: str | Path, *, progress: bool | None = None) -> d
     and the figures follow at the end. Returns the summary.
     """
     run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
     config = run.config
+    io.check_run_folder(run_dir, resume=config.get("resume") is not None, field="run folder")
+    run_dir.mkdir(parents=True, exist_ok=True)
     if progress is None:
         progress = not config.get("quiet", False)
     start = time.perf_counter()

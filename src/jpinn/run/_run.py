@@ -66,4 +66,17 @@ def build(config: dict[str, Any]) -> Run:
         raise _where("", error) from None
     loss, w0 = shard_loss(loss, w0, devices)  # data parallelism over several devices
     phases = build_phases(config["optimizer"], config.get("budget_scale", 1.0))
+    _say_capped_ranks(phases, int(w0.shape[0]))
     return Run(config, pde, data, loss, w0, phases, dtype, references)
+
+
+def _say_capped_ranks(phases: list[Phase], p: int) -> None:
+    """A sketch rank above the parameter count is used as p (a sketch cannot have more
+    columns than the matrix): say so on the console rather than change it silently."""
+    import sys
+
+    for k, phase in enumerate(phases):
+        rank = getattr(phase.optimizer, "rank", None)
+        if isinstance(rank, int) and rank > p:
+            print(f"jpinn: optimizer.phases[{k}].rank: {rank} is more than the {p} parameters; the sketch uses rank {p}",
+                  file=sys.stderr)
