@@ -123,6 +123,7 @@ def test_a_full_disk_mid_run_ends_in_one_line_and_resumes_bit_identically(tmp_pa
     disk.mkdir()
     if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=400k", "tmpfs", str(disk)], capture_output=True).returncode:
         pytest.skip("cannot mount a tmpfs here")
+    child = None
     try:
         run = disk / "run"
         args = ["optimizer.iterations=4000", "log_every=10", "checkpoint_every=200"]
@@ -151,6 +152,9 @@ def test_a_full_disk_mid_run_ends_in_one_line_and_resumes_bit_identically(tmp_pa
         assert _train(*args, f"hydra.run.dir={reference}").returncode == 0
         assert _same_parameters(run, reference)
     finally:
+        if child is not None and child.poll() is None:  # a failed assertion above: the job must let go of the disk
+            child.kill()
+            child.wait()
         subprocess.run(["umount", str(disk)], capture_output=True)
 
 

@@ -145,8 +145,12 @@ def test_stop_codes_are_one_enumeration_with_fixed_numbers():
     assert {r.name: int(r) for r in StopReason} == {
         "RUNNING": 0, "NONFINITE": 1, "GRAD_TOLERANCE": 2, "DIRECTION_TOLERANCE": 3, "STEP_TOLERANCE": 4,
         "LOSS_TOLERANCE": 5, "LINE_SEARCH_STALL": 6, "ARMIJO_FAILED": 7, "PRECONDITIONER_FAILED": 8,
-        "CG_BREAKDOWN": 9, "DIVERGED": 20,
+        "CG_BREAKDOWN": 9, "DAMPING_LIMIT": 10, "SOLVE_FAILED": 11, "DIVERGED": 20,
     }
+    # the faults (a run whose phases all end on one exits 3); the rest end a phase normally
+    from jpinn.optim import FAULTS
+
+    assert FAULTS == {1, 8, 9, 11, 20}
     assert StopReason(0).message == "budget" and StopReason.NONFINITE.message.startswith("non-finite")
     assert stop_reason(6) == StopReason.LINE_SEARCH_STALL.message and stop_reason(np.int32(7)).startswith("Armijo")
     assert stop_reason(99) == "code 99"  # a code this version does not know
