@@ -148,28 +148,21 @@ def _check_devices(config: dict) -> None:
             raise ConfigError(str(error)) from None
 
 
-def _unparsable(argument: str) -> str | None:
-    """One line for an override Hydra's grammar rejects (its error is several lines), else None."""
+def _parse_override(argument: str) -> tuple[str | None, str | None]:
+    """(value, None) for an override Hydra's grammar accepts (its quotes removed), or
+    (None, one line) for one it rejects (its own error is several lines)."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
     try:
-        OverridesParser.create().parse_overrides([argument])
+        value = OverridesParser.create().parse_overrides([argument])[0].value()
     except Exception as error:  # OverrideParseException: the argument, a caret line, a link
         lines = str(error).splitlines()
         column = lines[1].find("^") if len(lines) > 1 else -1
         offending = argument[column - (len(lines[0]) - len(argument))] if 0 <= column < len(lines[0]) else None
         where = f" at {offending!r}" if offending and not offending.isascii() else ""
-        return (f"{argument!r}: not a valid override{where}; quote a value with spaces or non-ASCII characters"
-                f" (KEY='VALUE'), see https://hydra.cc/docs/advanced/override_grammar/basic")
-    return None
-
-
-def _override_value(argument: str) -> str:
-    """The value of one (already parsed) override, its quotes removed."""
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
-    value = OverridesParser.create().parse_overrides([argument])[0].value()
-    return "" if value is None else str(value)
+        return None, (f"{argument!r}: not a valid override{where}; quote a value with spaces or non-ASCII characters"
+                      f" (KEY='VALUE'), see https://hydra.cc/docs/advanced/override_grammar/basic")
+    return ("" if value is None else str(value)), None
 
 
 def _check_output_folder(hydra_values: dict[str, str], multirun: bool, *, resume: bool) -> None:
@@ -214,12 +207,12 @@ def precheck(argv: list[str]) -> str | None:
             return f"{argument!r}: no field name; allowed: FIELD=VALUE (e.g. model.width=50)"
     hydra_values = {}
     for argument in (a for a in argv if a not in flags):
-        message = _unparsable(argument)
+        value, message = _parse_override(argument)
         if message is not None:
             return message
         key, _, _ = argument.lstrip("+~").partition("=")
         if key.startswith("hydra."):
-            hydra_values[key] = _override_value(argument)
+            hydra_values[key] = value
     register_resolvers()
     multirun = any(a in flags for a in argv)
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
@@ -253,7 +246,8 @@ def precheck(argv: list[str]) -> str | None:
                         check_ensemble_resume(config["resume"], configs)
                     else:
                         check_resume(config["resume"], config)
-                _check_output_folder(hydra_values, multirun, resume=config.get("resume") is not None)
+                if combo is combos[0]:  # one output folder per command, whatever the sweep's size
+                    _check_output_folder(hydra_values, multirun, resume=config.get("resume") is not None)
             except ConfigError as error:
                 return _in_user_terms(str(error), combo)
             except Exception as error:
@@ -410,7 +404,6 @@ class _ends_in_one_line:
 def _train(config, run, ensemble, members, run_dir: Path) -> float:
     """Train the run (or the ensemble) built from ``config`` into ``run_dir``; print its results."""
     from jpinn.experiment import execute, execute_ensemble, member_folder
-    from jpinn.optim import FAULTS
 
     if ensemble is not None:
         summaries = execute_ensemble(ensemble, run_dir)
@@ -423,10 +416,7 @@ def _train(config, run, ensemble, members, run_dir: Path) -> float:
         print(f"{run_dir}: {len(summaries)} members trained together in {summaries[0]['seconds']:.1f} s"
               f" (+{summaries[0]['compile_seconds']:.1f} s compile)")
         for k, summary in enumerate(summaries):
-            if all(phase["stop_code"] in FAULTS for phase in summary["phases"]):
-                _FAULTED.append(str(run_dir / member_folder(k)))
-                print(f"train.py: {run_dir / member_folder(k)}: every phase ended on a fault"
-                      f" ({summary['phases'][-1]['stop_reason']})", file=sys.stderr)
+            _note_faults(summary, run_dir / member_folder(k))
         return min(s["loss"] for s in summaries)
     summary = execute(run, run_dir)
     for phase in summary["phases"]:
@@ -444,11 +434,19 @@ def _train(config, run, ensemble, members, run_dir: Path) -> float:
         known = (f" (true {entry['true']:.6g}, relative error {entry['relative_error']:.2e})"
                  if "true" in entry else "")
         print(f"  learned {name} = {entry['value']:.6g} from {entry['initial']:.6g}{known}")
-    if all(phase["stop_code"] in FAULTS for phase in summary["phases"]):
-        _FAULTED.append(str(run_dir))
-        print(f"train.py: {run_dir}: every phase ended on a fault ({summary['phases'][-1]['stop_reason']});"
-              f" exit status {EXIT_FAULTED}", file=sys.stderr)
+    _note_faults(summary, run_dir)
     return summary["loss"]
+
+
+def _note_faults(summary: dict, folder: Path) -> None:
+    """A run (or member) whose phases all ended on a fault: said on stderr, and the command
+    exits with EXIT_FAULTED once every job has run."""
+    from jpinn.optim import FAULTS
+
+    if all(phase["stop_code"] in FAULTS for phase in summary["phases"]):
+        _FAULTED.append(str(folder))
+        print(f"train.py: {folder}: every phase ended on a fault ({summary['phases'][-1]['stop_reason']});"
+              f" exit status {EXIT_FAULTED}", file=sys.stderr)
 
 
 def usage() -> str:
