@@ -8,7 +8,9 @@ a bad value ends the command with a one-line error and exit status 2.
 
 A run folder (every run writes a training checkpoint every ``checkpoint_every`` iterations
 and at each phase end) continues from its last checkpoint with the same command plus
-``resume=RUN_DIR``; a config that differs in anything that changes the numbers is refused.
+``resume=RUN_DIR``. A config that differs in anything that changes the numbers is refused,
+but for larger budgets and later phases: the run then ends as one given them from the start
+would have ("train longer", jpinn.run._resume).
 """
 
 from __future__ import annotations

@@ -278,7 +278,8 @@ def save_train_checkpoint(run_dir: str | os.PathLike, checkpoint, config: dict[s
         "seconds": checkpoint.seconds, "compile_seconds": checkpoint.compile_seconds,
         "total_iterations": checkpoint.total_iterations, "n_records": checkpoint.n_records,
         "elapsed": checkpoint.elapsed, "reports": [r.to_dict() for r in checkpoint.reports],
-        "loss_limit": float(checkpoint.loss_limit), "status": int(checkpoint.status), "config": config,
+        "loss_limit": float(checkpoint.loss_limit), "status": int(checkpoint.status),
+        "loss_limits": [float(v) for v in checkpoint.loss_limits], "config": config,
         **({} if snapshot is None else {"snapshot": int(snapshot)}),
     }
     arrays = {"meta": np.array(json.dumps(_clean(meta))), "w": _host(checkpoint.w)}
@@ -375,6 +376,9 @@ def load_train_checkpoint(run_dir: str | os.PathLike, f, w0, phases, name: str =
         # written since issue 9 (the divergence limit of the phase in progress, an ensemble
         # member's status); a checkpoint without them has no limit and was running
         loss_limit=float(meta.get("loss_limit", "inf")), status=int(meta.get("status", 0)),
+        # written since issue 20 (the finished phases' limits, for a phase reopened with a
+        # larger budget); without them jpinn.train works them out again
+        loss_limits=[float(v) for v in meta.get("loss_limits", [])],
     )
     return checkpoint, meta
 

@@ -136,7 +136,9 @@ class TrainCheckpoint:
     end (``phase_index`` is then the next phase and ``state`` None: it starts fresh, as it
     would have). ``reports``, ``states`` and ``phase_w`` are the finished phases';
     ``n_records`` how many log records were emitted up to this point; ``elapsed`` the run's
-    wall seconds so far. The optimizer states hold their own PRNG keys (NNCG's sketch)."""
+    wall seconds so far; ``loss_limits`` the finished phases' divergence limits (a phase
+    reopened with a larger budget keeps its own). The optimizer states hold their own PRNG
+    keys (NNCG's sketch)."""
 
     phase_index: int
     w: Any
@@ -154,6 +156,7 @@ class TrainCheckpoint:
     elapsed: float
     loss_limit: float = math.inf
     status: int = RUNNING  # an ensemble member may have stopped while the others go on
+    loss_limits: list[float] = dataclasses.field(default_factory=list)  # the finished phases' divergence limits
 
 
 def _all_finite(tree) -> Array:
@@ -461,6 +464,39 @@ class _InterruptAtChunkEnd:
         return False
 
 
+def _reopened(engine, w0, resumes, divergence):
+    """Checkpoints taken where a phase ended on its budget, when that budget has since grown
+    (resuming with a larger budget: "train longer"), as checkpoints inside that phase: its
+    final optimizer state, counters, seconds, status and divergence limit, as if it had
+    paused there. Other checkpoints are returned as they are. ``w0``: the run's initial
+    parameters (the engine's), where phase 0 started."""
+    index = resumes[0].phase_index - 1
+    if resumes[0].state is not None or index < 0:
+        return resumes
+    phase = engine.phases[0][index]
+    if not any(r.reports[index].stop_code == RUNNING and r.reports[index].steps < phase.steps for r in resumes):
+        return resumes  # the budget did not grow, or the phase had ended on its own
+    limits = [r.loss_limits[index] if len(r.loss_limits) > index else None for r in resumes]
+    if None in limits:  # a checkpoint from before the limits were kept: the rule again, where the phase started
+        if divergence is None:
+            limits = [math.inf] * len(resumes)
+        else:
+            start = w0 if index == 0 else engine.stack([jnp.asarray(r.phase_w[index - 1]) for r in resumes])
+            tiny = float(jnp.finfo(start.dtype).tiny)
+            limits = [divergence * max(abs(v), tiny) for v in engine.start_losses(engine.fixed(index), start)]
+    out = []
+    for r, limit in zip(resumes, limits):
+        report = r.reports[index]
+        out.append(dataclasses.replace(
+            r, phase_index=index, state=r.states[index], steps=report.steps, iterations=report.iterations,
+            evaluations=report.evaluations, seconds=report.seconds, compile_seconds=report.compile_seconds,
+            total_iterations=r.total_iterations - report.iterations, reports=r.reports[:index],
+            states=r.states[:index], phase_w=r.phase_w[:index], loss_limits=r.loss_limits[:index],
+            loss_limit=limit, status=report.stop_code,
+        ))
+    return out
+
+
 def _drive(engine, w, *, log_every, callbacks, progress, checkpoints, checkpoint_every, resumes, records, divergence,
            compile_ahead, started, resample=None, interrupt=None):
     from tqdm.auto import tqdm
@@ -486,8 +522,11 @@ def _drive(engine, w, *, log_every, callbacks, progress, checkpoints, checkpoint
                 f"resume: checkpoint is at phase {resumes[0].phase_index}, the run has {len(phases)} phases"
             )
 
+        resumes = _reopened(engine, w, resumes, divergence)
+
     members = range(size)
     records = [list(r) for r in records]
+    loss_limits = [list(r.loss_limits) for r in resumes] if resumes else [[] for _ in members]
     reports = [list(r.reports) for r in resumes] if resumes else [[] for _ in members]
     states = [list(r.states) for r in resumes] if resumes else [[] for _ in members]
     phase_w = [list(r.phase_w) for r in resumes] if resumes else [[] for _ in members]
@@ -508,7 +547,7 @@ def _drive(engine, w, *, log_every, callbacks, progress, checkpoints, checkpoint
                 steps=steps[k], iterations=iterations[k], evaluations=evaluations[k], seconds=seconds[k],
                 compile_seconds=compile_seconds, total_iterations=total_iterations[k], reports=list(reports[k]),
                 states=list(states[k]), phase_w=list(phase_w[k]), n_records=len(records[k]),
-                elapsed=time.perf_counter() - start,
+                elapsed=time.perf_counter() - start, loss_limits=list(loss_limits[k]),
             ))
 
     def emit(k, phase_index, phase, phase_iterations, steps, evaluations, loss, components, grad_norm, info, status):
@@ -558,6 +597,9 @@ def _drive(engine, w, *, log_every, callbacks, progress, checkpoints, checkpoint
 
         if mid_phase:
             loss_limit = [r.loss_limit for r in resumes]
+            if any(r.steps > phase.steps for r in resumes):
+                raise ValueError(f"resume: phase {index} ({phase.label}) has run {max(r.steps for r in resumes)} steps"
+                                 f" already, more than its budget of {phase.steps}")
         elif divergence is None:
             loss_limit = [math.inf] * size
         else:  # from the loss where the phase starts (at least the dtype's tiny, for a zero loss)
@@ -604,7 +646,9 @@ def _drive(engine, w, *, log_every, callbacks, progress, checkpoints, checkpoint
             status = [r.status for r in resumes]
             compile_seconds = resumes[0].compile_seconds + compile_seconds
         last_checkpoint = max(done_iterations)
-        loss = [float("nan")] * size
+        # a member's loss so far: its last record (one that stopped before the checkpoint
+        # keeps it, as it would have in the uninterrupted run)
+        loss = [float(records[k][-1]["loss"]) if mid_phase and records[k] else float("nan") for k in members]
         t_phase = time.perf_counter()
         seconds = list(seconds_before)
         running = lambda k: status[k] == RUNNING and done_steps[k] < phase.steps  # noqa: E731
@@ -612,9 +656,12 @@ def _drive(engine, w, *, log_every, callbacks, progress, checkpoints, checkpoint
         round_, chunk_fixed = 0, fixed
         while any(running(k) for k in members):
             active = [running(k) for k in members]
-            n_active = [min(chunk_steps, phase.steps - done_steps[k]) if active[k] else 0 for k in members]
-            if resampling:  # the points of the round this chunk starts in (Resample)
-                now_round = (total_iterations[0] + done_iterations[0]) // resample.every
+            # chunks end on multiples of chunk_steps from the phase's start; a phase reopened
+            # with a larger budget (at an old end between them) first goes to the next one
+            n_active = [min(chunk_steps - done_steps[k] % chunk_steps, phase.steps - done_steps[k]) if active[k] else 0
+                        for k in members]
+            if resampling:  # the points of the round the chunk's span starts in (Resample; Adam: steps = iterations)
+                now_round = (total_iterations[0] + done_iterations[0] - done_steps[0] % chunk_steps) // resample.every
                 if now_round != round_:
                     round_, chunk_fixed = now_round, engine.with_data(fixed, resample.data(now_round))
                 out = compiled(w, state, engine.counts(n_active), limit(), fixed=chunk_fixed)
@@ -672,6 +719,7 @@ def _drive(engine, w, *, log_every, callbacks, progress, checkpoints, checkpoint
             )
             states[k].append(engine.member(state, k))
             phase_w[k].append(engine.member(w, k))
+            loss_limits[k].append(float(loss_limit[k]))
             total_iterations[k] += done_iterations[k]
         if checkpoints is not None:  # the phase is done: the next one starts fresh from here
             snapshot(index + 1, w, None, zeros, zeros, zeros, [0.0] * size, 0.0)

@@ -16,7 +16,7 @@ from ._build import build_phases
 from ._config import validate
 from ._fields import RESUME_FREE, ConfigError, _allowed_in_ensemble, _flatten, ensemble_axes
 from ._outputs import _finish
-from ._resume import check_resume
+from ._resume import check_resume, say_changes
 from ._run import Run, build
 
 
@@ -79,19 +79,21 @@ def validate_ensemble(configs: list[dict[str, Any]], overrides: list[dict[str, A
     check_ensemble(configs)
 
 
-def check_ensemble_resume(run_dir: str | Path, configs: list[dict[str, Any]]) -> dict[str, str]:
+def check_ensemble_resume(run_dir: str | Path, configs: list[dict[str, Any]]) -> tuple[dict[str, str], list[str]]:
     """Whether ``configs`` may resume the ensemble in ``run_dir``: each member folder's
     checkpoint was trained with its member's config and one snapshot is held by all. Returns
-    each member folder's checkpoint file to load (``io.common_snapshot``); ``ConfigError``
-    naming ``resume`` otherwise."""
+    each member folder's checkpoint file to load (``io.common_snapshot``) and the changes to
+    its phases (``check_resume``; each line once, for all members); ``ConfigError`` naming
+    ``resume`` otherwise."""
     run_dir = Path(run_dir)
     if not (run_dir / ENSEMBLE_FILE).is_file():
         raise ConfigError(f"resume: {run_dir} is not an ensemble run folder (no {ENSEMBLE_FILE})")
     folders = [run_dir / member_folder(k) for k in range(len(configs))]
+    changes: list[str] = []
     for folder, config in zip(folders, configs):
-        check_resume(folder, config)
+        changes += [line for line in check_resume(folder, config)["changes"] if line not in changes]
     try:
-        return io.common_snapshot(folders)
+        return io.common_snapshot(folders), changes
     except io.RunFolderError as error:
         raise ConfigError(f"resume: {error}") from None
 
@@ -133,7 +135,8 @@ def execute_ensemble(ensemble: EnsembleRun, run_dir: str | Path, *, progress: bo
     ]}
     resumes, records, snapshot = None, None, 0
     if config.get("resume") is not None:  # continue from the newest snapshot every member holds
-        files = check_ensemble_resume(run_dir, [run.config for run in runs])
+        files, changes = check_ensemble_resume(run_dir, [run.config for run in runs])
+        say_changes(changes)
         resumes, records = [], []
         for folder, run in zip(folders, runs):
             checkpoint, meta = io.load_train_checkpoint(folder, run.loss, run.w0, run.phases, files[str(folder)])

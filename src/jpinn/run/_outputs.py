@@ -23,7 +23,7 @@ from ..problems import AbstractProblem
 from ..train import TrainResult, train
 from ._build import build_model, build_pde, build_resample, default_test_set
 from ._fields import ConfigError
-from ._resume import check_resume
+from ._resume import check_resume, say_changes
 from ._run import Run
 
 
@@ -125,7 +125,7 @@ def execute(run: Run, run_dir: str | Path, *, progress: bool | None = None) -> d
     start = time.perf_counter()
     resume, records = None, []
     if config.get("resume") is not None:  # continue run_dir from its checkpoint
-        check_resume(run_dir, config)
+        say_changes(check_resume(run_dir, config)["changes"])
         resume, _ = io.load_train_checkpoint(run_dir, run.loss, run.w0, run.phases)
         records = io.truncate_metrics(run_dir, resume.n_records)  # later lines: work to redo
     else:
