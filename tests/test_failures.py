@@ -229,6 +229,9 @@ def test_ctrl_c_ends_at_a_chunk_with_a_checkpoint_and_resumes_bit_identically(tm
     assert _same_parameters(run, reference)
 
 
+# 7. resume= with larger budgets and more phases: tests/test_train_longer.py
+
+
 # 8. aggregate.py on runs of one optimizer alone
 @pytest.mark.parametrize("optimizer", ["gd", "nncg"])
 def test_aggregate_reads_runs_of_one_optimizer_alone(tmp_path, optimizer):
