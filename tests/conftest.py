@@ -6,7 +6,6 @@ import atexit
 import gc
 import os
 import shutil
-import sys
 import tempfile
 from pathlib import Path
 
@@ -73,8 +72,7 @@ def tiny_problem():
 
 @pytest.fixture(scope="session")
 def train_script():
-    sys.path.insert(0, str(ROOT / "scripts"))
-    import train as module  # scripts/train.py
+    from jpinn.cli import train as module  # jpinn train, scripts/train.py
 
     return module
 

@@ -4,7 +4,6 @@ the L-BFGS factor and its preconditioned spectrum, condition numbers, line scans
 import functools
 import json
 import math
-import sys
 
 import jax
 import jax.numpy as jnp
@@ -17,7 +16,6 @@ from jpinn.linalg import LanczosState, lanczos, lanczos_steps
 from jpinn.linalg.hvp import scalar_loss
 from jpinn.optim import LBFGS
 
-from conftest import ROOT
 
 
 def _matrix(spectrum, seed=0):
@@ -339,8 +337,7 @@ def test_line_scan_on_a_quadratic(x64):
 
 @pytest.fixture
 def spectrum_script():
-    sys.path.insert(0, str(ROOT / "scripts"))
-    import spectrum as module
+    from jpinn.cli import spectrum as module
 
     return module
 

@@ -24,8 +24,7 @@ def _compose(overrides):
     from hydra import compose, initialize_config_dir
     from omegaconf import OmegaConf
 
-    sys.path.insert(0, str(ROOT / "scripts"))
-    import train  # scripts/train.py: the resolvers the app registers
+    from jpinn.cli import train  # the resolvers the app registers
 
     train.register_resolvers()
 
