@@ -19,6 +19,7 @@ from ..derivatives import check_method
 from ..loss import check_devices, check_mse_factor, resolve_block_size
 from ..models.mlp import n_parameters
 from ..cache import check_compile_cache
+from ..loggers import check_loggers
 from ..precision import check_dtype
 from ..loss import check_learn
 from ..problems import AbstractProblem, check_problem
@@ -134,6 +135,7 @@ def validate(config: dict[str, Any]) -> dict[str, Any]:
     try:
         check_method(config.get("derivatives", "auto"))
         check_compile_cache(config.get("compile_cache", "auto"))
+        check_loggers(config.get("logger"))
         if config.get("devices", 1) != "all":
             check_devices(config.get("devices", 1))
     except ValueError as error:

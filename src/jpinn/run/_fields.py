@@ -14,10 +14,10 @@ from .._registry import check_int
 TOP_KEYS = {
     "seed", "dtype", "derivatives", "log_every", "quiet", "plot",
     "pde", "model", "data", "loss", "optimizer", "budget_scale", "protocol",
-    "checkpoint_every", "resume", "ensemble", "devices", "compile_cache", "compile_ahead",
+    "checkpoint_every", "resume", "ensemble", "devices", "compile_cache", "compile_ahead", "logger",
 }
 # fields that do not change a run's numbers: a resumed run may differ from its checkpoint here
-RESUME_FREE = {"quiet", "plot", "resume", "checkpoint_every", "compile_cache", "compile_ahead"}
+RESUME_FREE = {"quiet", "plot", "resume", "checkpoint_every", "compile_cache", "compile_ahead", "logger"}
 ENSEMBLE_KEYS = {"seeds", "params"}
 MAX_MEMBERS = 4096
 # the fields an ensemble's members may differ in (anything else shapes the compiled program)

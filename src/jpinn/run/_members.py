@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from .. import io
+from ..loggers import Loggers, build_loggers
 from ._build import build_phases
 from ._config import validate
 from ._fields import RESUME_FREE, ConfigError, _allowed_in_ensemble, _flatten, ensemble_axes
@@ -156,17 +157,20 @@ def execute_ensemble(ensemble: EnsembleRun, run_dir: str | Path, *, progress: bo
             io.save_train_checkpoint(folders[k], checkpoint, runs[k].config, snapshot=counters[k])
         return save
 
-    with ExitStack() as stack:
-        writers = [stack.enter_context(io.MetricsWriter(folder / io.METRICS_FILE)) for folder in folders]
+    with ExitStack() as stack:  # each member's records: its metrics.jsonl and its own loggers' runs
+        writers = [stack.enter_context(Loggers(folder, build_loggers(run.config.get("logger")), run.config,
+                                               records[k] if records else []))
+                   for k, (folder, run) in enumerate(zip(folders, runs))]
         results = train_ensemble(
             [run.loss for run in runs], [run.w0 for run in runs], [run.phases for run in runs],
             log_every=config.get("log_every", 100), callbacks=writers, progress=progress,
             checkpoints=[saver(k) for k in range(len(runs))], checkpoint_every=config.get("checkpoint_every", 1000),
             resumes=resumes, records=records, compile_ahead=config.get("compile_ahead", True),
         )
-    summaries = []
-    for k, (run, folder, result) in enumerate(zip(runs, folders, results)):
-        extra = {"ensemble": {"size": len(runs), "index": k, "overrides": ensemble.overrides[k]}}
-        summaries.append(_finish(run, folder, result, start, extra))
+        summaries = []
+        for k, (run, folder, result) in enumerate(zip(runs, folders, results)):
+            extra = {"ensemble": {"size": len(runs), "index": k, "overrides": ensemble.overrides[k]}}
+            summaries.append(_finish(run, folder, result, start, extra))
+            writers[k].finish(summaries[-1])
     io.write_json(run_dir / ENSEMBLE_FILE, {**listing, "wall_seconds": time.perf_counter() - start})
     return summaries

@@ -16,6 +16,7 @@ import jax.numpy as jnp
 
 from .. import io, rng
 from ..data import TEST_SETS, reference_sets
+from ..loggers import Loggers, build_loggers
 from ..metrics import field_errors
 from ..optim import LBFGS
 from ..precision import MATMUL_PRECISION, set_precision
@@ -130,17 +131,18 @@ def execute(run: Run, run_dir: str | Path, *, progress: bool | None = None) -> d
         records = io.truncate_metrics(run_dir, resume.n_records)  # later lines: work to redo
     else:
         io.write_json(run_dir / io.CHECKPOINT_DIR / io.CONFIG_FILE, config)
-    with io.MetricsWriter(run_dir / io.METRICS_FILE) as writer:
+    with Loggers(run_dir, build_loggers(config.get("logger")), config, records) as loggers:
         result: TrainResult = train(
             run.loss, run.w0, run.phases, log_every=config.get("log_every", 100),
-            callback=writer, progress=progress,
+            callback=loggers, progress=progress,
             checkpoint=lambda ck: io.save_train_checkpoint(run_dir, ck, config),
             checkpoint_every=config.get("checkpoint_every", 1000), resume=resume, records=records,
             compile_ahead=config.get("compile_ahead", True),
             resample=build_resample(config, run.pde, run.data, run.phases, run.dtype),
         )
-
-    return _finish(run, run_dir, result, start)
+        summary = _finish(run, run_dir, result, start)
+        loggers.finish(summary)
+    return summary
 
 
 def _learned(run: Run, result: TrainResult) -> dict[str, Any]:
