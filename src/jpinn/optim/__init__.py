@@ -19,9 +19,12 @@ from .gauss_newton import GaussNewton as GaussNewton, GaussNewtonState as GaussN
 from .lbfgs import LBFGS as LBFGS, LBFGSMemory as LBFGSMemory, LBFGSState as LBFGSState
 from .linesearch import armijo as armijo, strong_wolfe as strong_wolfe
 from .nncg import NNCG as NNCG, NNCGState as NNCGState
+from .optax_phase import Optax as Optax
 from .ssbfgs import SSBFGS as SSBFGS, SSBroyden as SSBroyden, SSBFGSState as SSBFGSState
 
-OPTIMIZERS: dict[str, type[AbstractOptimizer]] = {cls.name: cls for cls in (Adam, LBFGS, NNCG, GD, GaussNewton, ARNCG, SSBFGS, SSBroyden)}
+OPTIMIZERS: dict[str, type[AbstractOptimizer]] = {
+    cls.name: cls for cls in (Adam, LBFGS, NNCG, GD, GaussNewton, ARNCG, SSBFGS, SSBroyden, Optax)
+}
 
 
 def make_optimizer(name: str, **hyperparameters) -> AbstractOptimizer:

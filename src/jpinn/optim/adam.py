@@ -24,6 +24,42 @@ from ._base import AbstractOptimizer, base_info, check_fraction, check_positive
 
 
 SCHEDULES = ("constant", "exponential", "cosine", "warmup_cosine")
+# the fields of an optimizer with a learning-rate schedule (Adam, jpinn.optim.optax_phase.Optax)
+SCHEDULE_FIELDS = ("schedule", "decay_steps", "decay_rate", "warmup_steps", "end_fraction")
+
+
+def check_schedule(optimizer) -> None:
+    """One-line ValueErrors for the schedule fields (``SCHEDULE_FIELDS``) of ``optimizer``,
+    an optimizer with those fields and a ``name``."""
+    name = optimizer.name
+    if optimizer.schedule not in SCHEDULES:
+        raise ValueError(f"schedule: unknown {optimizer.schedule!r}; allowed: {', '.join(SCHEDULES)} ({name})")
+    check_positive(name, "decay_steps", optimizer.decay_steps, integer=True)
+    check_positive(name, "decay_rate", optimizer.decay_rate)
+    warmup = optimizer.warmup_steps
+    if isinstance(warmup, bool) or not isinstance(warmup, int) or warmup < 0:
+        raise ValueError(f"warmup_steps: must be an integer >= 0, got {warmup!r} ({name})")
+    if optimizer.schedule == "warmup_cosine" and warmup >= optimizer.decay_steps:
+        raise ValueError(f"warmup_steps: must be less than decay_steps ({optimizer.decay_steps}, warmup included),"
+                         f" got {warmup} ({name})")
+    end = optimizer.end_fraction
+    if not (isinstance(end, (int, float)) and not isinstance(end, bool)) or not 0 <= end <= 1:
+        raise ValueError(f"end_fraction: must be a number in [0, 1], got {end!r} ({name})")
+
+
+def learning_rate_schedule(optimizer):
+    """The optax schedule (step -> learning rate, step 0 the phase's first) of ``optimizer``'s
+    ``learning_rate`` and schedule fields (module docstring); its real fields may be traced
+    (an ensemble's members)."""
+    lr = optimizer.learning_rate
+    if optimizer.schedule == "exponential":
+        return optax.exponential_decay(lr, optimizer.decay_steps, optimizer.decay_rate)
+    if optimizer.schedule == "cosine":
+        return optax.cosine_decay_schedule(lr, optimizer.decay_steps, alpha=optimizer.end_fraction)
+    if optimizer.schedule == "warmup_cosine":
+        return optax.warmup_cosine_decay_schedule(0.0, lr, optimizer.warmup_steps, optimizer.decay_steps,
+                                                  end_value=optimizer.end_fraction * lr)
+    return optax.constant_schedule(lr)
 
 
 class Adam(AbstractOptimizer):
@@ -47,33 +83,14 @@ class Adam(AbstractOptimizer):
         check_positive(self.name, "eps", self.eps)
         for field in ("b1", "b2"):
             check_fraction(self.name, field, getattr(self, field), closed_below=True)
-        if self.schedule not in SCHEDULES:
-            raise ValueError(f"schedule: unknown {self.schedule!r}; allowed: {', '.join(SCHEDULES)} ({self.name})")
-        check_positive(self.name, "decay_steps", self.decay_steps, integer=True)
-        check_positive(self.name, "decay_rate", self.decay_rate)
-        if isinstance(self.warmup_steps, bool) or not isinstance(self.warmup_steps, int) or self.warmup_steps < 0:
-            raise ValueError(f"warmup_steps: must be an integer >= 0, got {self.warmup_steps!r} ({self.name})")
-        if self.schedule == "warmup_cosine" and self.warmup_steps >= self.decay_steps:
-            raise ValueError(f"warmup_steps: must be less than decay_steps ({self.decay_steps}, warmup included),"
-                             f" got {self.warmup_steps} ({self.name})")
-        ok = isinstance(self.end_fraction, (int, float)) and not isinstance(self.end_fraction, bool)
-        if not ok or not 0 <= self.end_fraction <= 1:
-            raise ValueError(f"end_fraction: must be a number in [0, 1], got {self.end_fraction!r} ({self.name})")
+        check_schedule(self)
 
     def learning_rate_at(self, step):
         """The learning rate of step ``step`` (0 first) of the phase."""
         return self._rate()(step)
 
     def _rate(self):
-        lr = self.learning_rate
-        if self.schedule == "exponential":
-            return optax.exponential_decay(lr, self.decay_steps, self.decay_rate)
-        if self.schedule == "cosine":
-            return optax.cosine_decay_schedule(lr, self.decay_steps, alpha=self.end_fraction)
-        if self.schedule == "warmup_cosine":
-            return optax.warmup_cosine_decay_schedule(0.0, lr, self.warmup_steps, self.decay_steps,
-                                                      end_value=self.end_fraction * lr)
-        return optax.constant_schedule(lr)
+        return learning_rate_schedule(self)
 
     def _transform(self) -> optax.GradientTransformation:
         if self.schedule == "constant":

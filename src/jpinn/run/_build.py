@@ -180,9 +180,9 @@ def build_data(config: dict[str, Any], problem: AbstractProblem, dtype) -> Collo
 
 
 def build_resample(config: dict[str, Any], problem: AbstractProblem, data: Collocation, phases, dtype) -> Resample | None:
-    """``data.resample_every``: fresh residual points in the Adam phases every so many
-    iterations (``jpinn.train.Resample``), None when it is off."""
-    from ..optim import Adam
+    """``data.resample_every``: fresh residual points in the first-order phases (Adam, optax)
+    every so many iterations (``jpinn.train.Resample``), None when it is off."""
+    from ..optim import Adam, Optax
 
     data_config = config["data"]
     every = data_config.get("resample_every")
@@ -193,7 +193,7 @@ def build_resample(config: dict[str, Any], problem: AbstractProblem, data: Collo
     grid = (data_config.get("n_x", 257), data_config.get("n_t", 101)) if study else None
     sampler = None if study else data_config.get("sampler", "sobol")
     return Resample(every, lambda r: resample_interior(problem, data, r, seed=seed, sampler=sampler, grid=grid, dtype=dtype),
-                    tuple(i for i, phase in enumerate(phases) if isinstance(phase.optimizer, Adam)))
+                    tuple(i for i, phase in enumerate(phases) if isinstance(phase.optimizer, (Adam, Optax))))
 
 
 def build_references(config: dict[str, Any], problem: AbstractProblem, dtype) -> dict[str, tuple[Any, Any]]:
