@@ -39,7 +39,7 @@ def test_the_command_is_installed_and_lists_its_subcommands():
     ("train", ["usage: jpinn train", "optimizer ", "model.width=", "resume=null", "checkpoint_every=1000", "exit status"]),
     ("spectrum", ["usage: jpinn spectrum", "--analyses", "--probes", "--config"]),
     ("aggregate", ["usage: jpinn aggregate", "--out", "--figures"]),
-    ("plot", ["usage: jpinn plot", "--out", "--labels", "--last-phase"]),
+    ("plot", ["usage: jpinn plot", "--out", "--labels", "--last-phase", "--x {phase,iteration,time}"]),
     ("predict", ["usage: jpinn predict", "--points", "--grid", "--out", "--exact"]),
 ])
 def test_each_subcommand_help_lists_its_fields(name, fields):

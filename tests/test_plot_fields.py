@@ -102,7 +102,7 @@ def test_plot_solution_positional_and_no_reference(tmp_path):
 
 
 def test_problem_title_and_colors():
-    assert plot.problem_title(Convection(beta=30.0)) == "convection (beta=30)"
+    assert plot.problem_title(Convection(beta=30.0)) == "Convection, \u03b2 = 30"
     assert plot._field_colors(np.array([-1.0, 3.0])) == {"cmap": "RdBu_r", "vmin": -3.0, "vmax": 3.0}
     assert plot._field_colors(np.array([0.0, 2.0]))["vmin"] == 0.0
 

@@ -1,13 +1,16 @@
 """The study's figures for chosen run folders, side by side.
 
-    python scripts/plot.py RUN_DIR [RUN_DIR ...] --out DIR [--labels A B ...] [--last-phase]
+    jpinn plot RUN_DIR [RUN_DIR ...] --out DIR [--labels A B ...] [--x phase|iteration|time]
+               [--last-phase]
 
-Writes DIR/curves.png (loss and gradient norm against iterations, one line per run, each
-run's phase switches dotted in its colour; with --last-phase only each run's last phase,
-from where the phase before it ended), DIR/fields.png (exact solution, each run's
+Writes DIR/curves.png (loss and gradient norm, one line per run, phase switches dotted and
+labelled; --x phase, the default, gives each phase an equal share of the axis ticked with
+its own iterations, so a short NNCG phase after a long Adam one is visible; iteration: the
+whole run's iterations; time: wall-clock seconds; with --last-phase only each run's last
+phase, from where the phase before it ended), DIR/fields.png (exact solution, each run's
 prediction and |error|; the runs must solve the same problem) and DIR/error-vs-loss.png.
 Labels default to the folder names. For the study's tables, with each method's best run
-chosen for you, use scripts/aggregate.py --figures.
+chosen for you, use jpinn aggregate --figures.
 """
 
 from __future__ import annotations
@@ -21,9 +24,11 @@ from pathlib import Path
 
 def parse(argv):
     parser = argparse.ArgumentParser(prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("runs", nargs="+", help="run folders written by scripts/train.py")
+    parser.add_argument("runs", nargs="+", help="run folders written by jpinn train")
     parser.add_argument("--out", required=True, help="folder for the figures")
     parser.add_argument("--labels", nargs="+", help="one label per run (default: folder names)")
+    parser.add_argument("--x", choices=("phase", "iteration", "time"), default="phase",
+                        help="x axis of curves.png (default: phase)")
     parser.add_argument("--last-phase", action="store_true", help="curves of each run's last phase only")
     return parser.parse_args(argv)
 
@@ -47,7 +52,8 @@ def main(argv=None) -> int:
         return 2
     problems = {r.problem for r in records}
     out.mkdir(parents=True, exist_ok=True)
-    written = [plot.plot_curves(list(zip(labels, metrics)), out / "curves.png", last_phase=args.last_phase)]
+    written = [plot.plot_curves(list(zip(labels, metrics)), out / "curves.png", last_phase=args.last_phase,
+                                     x=args.x)]
     if len(problems) == 1:
         written.append(plot.plot_fields([(label, run.model) for label, run in zip(labels, loaded)], loaded[0].pde,
                                         out / "fields.png"))
