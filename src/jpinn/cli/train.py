@@ -321,7 +321,7 @@ def _main():
     def main(cfg: DictConfig) -> float:
         import logging
 
-        from jpinn.experiment import ConfigError, build, build_ensemble, execute, execute_ensemble, member_folder
+        from jpinn.experiment import ConfigError, build, build_ensemble
 
         for noisy in ("jax", "matplotlib"):  # backend probing and font-cache notes
             logging.getLogger(noisy).setLevel(logging.WARNING)
