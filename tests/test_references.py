@@ -33,6 +33,24 @@ def test_cole_hopf_matches_a_closed_form_burgers_solution():
     np.testing.assert_allclose(got, exact, atol=1e-14)
 
 
+def test_cole_hopf_tends_to_the_inviscid_solution_at_first_order_in_nu():
+    # Before the shock forms (t < 1/pi), the inviscid solution of u_t + u u_x = 0 with
+    # u(x, 0) = -sin(pi x) is u = -sin(pi (x - u t)) along characteristics (Newton below,
+    # to round-off); a viscous solution differs by O(nu), so the gap halves with nu.
+    x, t = np.linspace(-1, 1, 201), np.array([0.1, 0.2, 0.25])
+    X, T = x[:, None], t[None, :]
+    inviscid = -np.sin(np.pi * X) * np.ones_like(T)
+    for _ in range(50):
+        inviscid -= (inviscid + np.sin(np.pi * (X - inviscid * T))) / (1 - np.pi * T * np.cos(np.pi * (X - inviscid * T)))
+    assert np.abs(inviscid + np.sin(np.pi * (X - inviscid * T))).max() < 1e-14
+    gaps = []
+    for nu in burgers.STANDARD_NU / 2.0 ** np.arange(4):
+        gaps.append(np.abs(burgers.cole_hopf(*burgers.standard_initial(nu), x, t, nu) - inviscid).max(axis=0))
+    ratios = np.array(gaps[:-1]) / np.array(gaps[1:])
+    assert np.all((1.9 < ratios) & (ratios < 2.1)), ratios  # measured 1.92-2.00
+    assert gaps[-1].max() < 5e-3, gaps[-1]
+
+
 def test_cole_hopf_gives_the_published_shock_slope():
     # Basdevant et al. (1986), Burgers with nu = 0.01 / pi: the steepest slope,
     # du/dx = -152.00516 at x = 0, t = 1.6037 / pi
