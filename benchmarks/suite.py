@@ -8,7 +8,10 @@ overrides, the profile's budget and size, the problem's and the optimizer's own 
 ``seed=S``), in a fresh process. The table gives, per problem and optimizer: the L2RE median
 [min, max] over the seeds, the wall seconds of the whole command (median), the iterations
 (median), the phases' stop reasons (with counts), and a published number only where the
-suite file marks its setting as this one's. A run that fails is a row of its own with the
+suite file marks its setting as this profile's (``profile: NAME`` on the published entry;
+the others are listed under the table with their own setting). A profile may bring its own
+``common`` overrides and its default ``problems`` and ``optimizers`` lists (the ``pinnacle``
+profile: PINNacle's network, budget and points on the problems whose setting is PINNacle's). A run that fails is a row of its own with the
 error's last line, and the suite goes on. Results: ``benchmarks/results/suite-<profile>-<machine>.md``
 and ``.json`` beside it. Each finished run is also appended at once to ``.runs.jsonl`` beside
 them (its key and exact overrides); ``--resume`` reuses the runs there whose overrides are
@@ -77,14 +80,19 @@ def _fmt(values, spec=".2e"):
     return f"{statistics.median(values):{spec}} [{min(values):{spec}}, {max(values):{spec}}]"
 
 
-def table_rows(results: dict, published: list[dict]) -> list[list[str]]:
+def matches(entry: dict, profile: str) -> bool:
+    """A published number sits in the table only for the profile whose setting is its own."""
+    return entry.get("profile") == profile or (entry.get("matches") is True and "profile" not in entry)
+
+
+def table_rows(results: dict, published: list[dict], profile: str = "") -> list[list[str]]:
     rows = []
     for (problem, optimizer), runs in results.items():
         ok = [r for r in runs if "error" not in r and r["l2re"] is not None]
         failed = [r for r in runs if "error" in r]
         stops = collections.Counter(s for r in ok for s in r["stops"])
         match = [p for p in published if p["problem"] == problem and p.get("optimizer") == optimizer
-                 and p.get("matches")]
+                 and matches(p, profile)]
         rows.append([
             problem, optimizer, f"{len(ok)}/{len(runs)}",
             _fmt([r["l2re"] for r in ok]) if ok else "-",
@@ -113,8 +121,9 @@ def main(argv=None) -> None:
     if args.profile not in suite["profiles"]:
         raise SystemExit(f"--profile: unknown {args.profile!r}; allowed: {', '.join(suite['profiles'])}")
     profile = suite["profiles"][args.profile]
-    problems = args.problems or list(suite["problems"])
-    optimizers = args.optimizers or list(suite["optimizers"])
+    problems = args.problems or list(profile.get("problems", suite["problems"]))
+    optimizers = args.optimizers or list(profile.get("optimizers", suite["optimizers"]))
+    common = profile.get("common", suite["common"])
     for kind, names, known in (("problems", problems, suite["problems"]), ("optimizers", optimizers, suite["optimizers"])):
         unknown = [n for n in names if n not in known]
         if unknown:
@@ -131,7 +140,7 @@ def main(argv=None) -> None:
             for optimizer in optimizers:
                 runs = results.setdefault((problem, optimizer), [])
                 for seed in seeds:
-                    overrides = [*suite["common"], *profile["size"], *suite["problems"][problem],
+                    overrides = [*common, *profile["size"], *suite["problems"][problem],
                                  *(o.format(**profile["budget"]) for o in suite["optimizers"][optimizer]),
                                  f"seed={seed}", *args.extra]
                     key = f"{problem}/{optimizer}/{seed}"
@@ -144,18 +153,20 @@ def main(argv=None) -> None:
                     print(f"{problem} {optimizer} seed {seed}{' (reused)' if reused else ''}: " +
                           (f"failed: {r['error']}" if "error" in r else
                           f"L2RE {r['l2re']:.3e}, {r['iterations']} iterations, {r['wall']:.0f} s"), flush=True)
-    rows = table_rows(results, suite.get("published", []))
+    rows = table_rows(results, suite.get("published", []), args.profile)
     table = markdown_table(["problem", "optimizer", "runs", "L2RE median [min, max]", "wall s", "iterations",
                             "stop reasons", "published (same setting)"], rows)
-    context = [p for p in suite.get("published", []) if not p.get("matches") and p["problem"] in problems]
+    context = [p for p in suite.get("published", []) if not matches(p, args.profile) and p["problem"] in problems]
     budget = ", ".join(f"{k} {v}" for k, v in profile["budget"].items())
     notes = [f"profile {args.profile}: seeds {seeds}, budget {budget}; every run: `python scripts/train.py "
-             f"{' '.join([*suite['common'], *profile['size']])}` + the problem's and the optimizer's overrides"
+             f"{' '.join([*common, *profile['size']])}` + the problem's and the optimizer's overrides"
              f" ({Path(args.config).name}){' + ' + ' '.join(args.extra) if args.extra else ''}",
              "L2RE on the problem's test set (closed form on a grid, or jpinn's reference solution); wall: the whole"
              " command, compilation included"]
-    notes += [f"published, another setting (not comparable): {p['problem']} {p['value']:.3g}, {p['source']}: {p['setting']}"
-              for p in context]
+    notes += [f"published, another setting (not comparable): {' '.join(filter(None, [p['problem'], p.get('optimizer')]))} {p['value']:.3g},"
+              f" {p['source']}: {p['setting']}" for p in context]
+    notes += [f"published, this setting: {p['problem']} {p['optimizer']} {p['value']:.3g}, {p['source']}: {p['setting']}"
+              for p in suite.get("published", []) if matches(p, args.profile) and p["problem"] in problems]
     path = save_report(f"suite-{args.profile}", f"Optimizers across problems ({args.profile} profile)", notes, table,
                        args.out)
     path.with_suffix(".json").write_text(json.dumps(

@@ -23,7 +23,8 @@ optimizers:
   adam_lbfgs: [optimizer=adam_lbfgs, "optimizer.iterations={iterations}", "optimizer.switch={switch}"]
   broken: [optimizer=adam, "optimizer.learning_rate=-1"]
 published:
-  - {problem: heat, optimizer: adam, value: 1.0e-3, source: "a test", matches: true}
+  - {problem: heat, optimizer: adam, value: 1.0e-3, source: "a test", profile: tiny, setting: "the tiny one"}
+  - {problem: heat, optimizer: adam_lbfgs, value: 2.0e-3, source: "another test", profile: big, setting: "a big one"}
 """
 
 
@@ -47,6 +48,9 @@ def test_suite_writes_the_table(tmp_path):
         # Adam 30; Adam 20, then L-BFGS steps of up to 20 inner iterations for the last 10
         assert int(cells[5]) == 30 if cells[1] == "adam" else 20 < int(cells[5]) <= 40
     assert "0.001 (a test)" in [r for r in rows if r.startswith("| heat | adam |")][0]
+    # a number published for another profile's setting is listed under the table, not in it
+    assert "0.002" not in [r for r in rows if r.startswith("| heat | adam_lbfgs |")][0]
+    assert "published, another setting (not comparable): heat adam_lbfgs 0.002, another test: a big one" in table
     runs = json.loads(out.with_suffix(".json").read_text())
     assert set(runs) == {f"{p}/{o}" for p in ("convection", "heat") for o in ("adam", "adam_lbfgs", "broken")}
     assert all(0 < r["l2re"] < 10 for r in runs["heat/adam"])
