@@ -205,6 +205,7 @@ def _bfgs_inverse(s, y, rho, gamma):
     return h
 
 
+@pytest.mark.slow
 def test_lbfgs_factor_and_preconditioned_spectrum_match_dense_algebra(x64):
     f, w, state = _tiny_lbfgs_run(x64)
     factor = analysis.LBFGSFactor.from_memory(state.memory)
@@ -235,6 +236,7 @@ def test_lbfgs_factor_and_preconditioned_spectrum_match_dense_algebra(x64):
         assert min(np.min(np.abs(expected - value)), abs(value)) <= tol, value
 
 
+@pytest.mark.slow
 def test_hessian_eigenvalues_match_numpy_eigvalsh(x64):
     f, w, _ = _tiny_lbfgs_run(x64, width=4, iterations=20)
     dense = np.linalg.eigvalsh(_dense_hessian(scalar_loss(f), w))[::-1]
@@ -412,6 +414,7 @@ def test_cli_condition_protocols_are_one_option_away(spectrum_script):
     assert (quick.adam_lr, quick.train, quick.seed, quick.dtype) == (1e-3, [1000, 1000], 0, "float64")
 
 
+@pytest.mark.slow
 def test_cli_trains_from_hydra_overrides_then_analyses(tmp_path, spectrum_script, capsys):
     overrides = ["pde=reaction", "model.width=5", "model.depth=1", "data.n_residual=50", "data.n_x=17",
                  "data.n_t=11", "optimizer=adam_lbfgs", "optimizer.iterations=40", "optimizer.switch=20",

@@ -61,6 +61,7 @@ def test_levenberg_marquardt_on_rosenbrock_matches_scipy_lm(x64):
     assert all(np.isfinite(float(i["gain_ratio"])) for i in infos)
 
 
+@pytest.mark.slow
 def test_matrix_free_gauss_newton_product_equals_the_dense_jacobian(x64, tiny_problem):
     _, _, _, loss, w0 = tiny_problem("convection", width=6, n_residual=40, dtype=jnp.float64, beta=5.0)
     lin = linearize_residuals(loss.residuals, w0)
@@ -136,6 +137,7 @@ def test_ssbfgs_refuses_a_network_above_max_parameters():
     ("ssbfgs", {}),
     ("ssbroyden", {}),
 ])
+@pytest.mark.slow
 def test_each_lowers_a_tiny_pinn_loss_below_where_adam_lbfgs_stalled(tiny_problem, name, settings):
     _, _, _, loss, w0 = tiny_problem("convection", width=8, beta=5.0)
     first = jpinn.train(loss, w0, [jpinn.Phase(Adam(1e-3), 300), jpinn.Phase(LBFGS(), 1000)],
@@ -169,6 +171,7 @@ def test_stop_codes_are_named():
     assert StopReason.DAMPING_LIMIT == 10 and StopReason.SOLVE_FAILED == 11
 
 
+@pytest.mark.slow
 def test_new_optimizers_resume_from_every_checkpoint_to_the_same_bits(tiny_problem, tmp_path):
     """Adam -> Gauss-Newton (LM, Nystrom-PCG: damping, warm start, sketch, key in the state)
     -> ARNCG -> SSBFGS (dense H) with a checkpoint every 2 steps, each saved, read back, resumed."""

@@ -67,6 +67,7 @@ def test_unwritable_folder_runs_uncached(tmp_path, capsys):
     use_compilation_cache("auto")
 
 
+@pytest.mark.slow
 def test_cached_run_equals_uncached_and_the_switch_turns_it_off(tmp_path):
     import os
 

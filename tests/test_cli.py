@@ -46,6 +46,7 @@ NEEDS = {("pde", "custom"): ["pde._target_=jpinn.problems.Heat", "data=sampled"]
 
 
 @pytest.mark.parametrize("group,option", _options())
+@pytest.mark.slow
 def test_every_option_composes_and_validates(group, option):
     config = _compose([f"{group}={option}", *NEEDS.get((group, option), [])])
     assert validate(config) is config
@@ -154,6 +155,7 @@ def test_bad_input_exits_non_zero_without_a_run_folder(tmp_path, args):
     assert not (tmp_path / "run").exists() and not (tmp_path / "outputs").exists()
 
 
+@pytest.mark.slow
 def test_smoke_run_writes_outputs_and_reloads(tmp_path):
     run_dir = tmp_path / "run"
     out = _run([*TINY, "pde=reaction", f"hydra.run.dir={run_dir}"], tmp_path)
@@ -178,6 +180,7 @@ def test_smoke_run_writes_outputs_and_reloads(tmp_path):
     assert loaded.pde.name == "reaction"
 
 
+@pytest.mark.slow
 def test_float64_run_and_sweep(tmp_path):
     out = _run(["-m", *TINY, "dtype=float64", "seed=1,2", f"hydra.sweep.dir={tmp_path}/sweep"], tmp_path)
     assert out.returncode == 0, out.stderr[-3000:]

@@ -49,6 +49,7 @@ def test_taylor_equals_one_layer_network_by_hand(x64):
 
 
 @pytest.mark.parametrize("depth", [1, 3])
+@pytest.mark.slow
 def test_every_method_agrees_on_the_network(depth, x64):
     model = jpinn.models.MLP(width=9, depth=depth, key=jax.random.PRNGKey(1), dtype=x64)
     p = _points(x64)
@@ -77,6 +78,7 @@ def test_every_method_agrees_float32():
 
 @pytest.mark.parametrize("coordinates,time", [(("x", "y"), None), (("x", "y", "t"), "t"), (("x1", "x2", "x10"), None)])
 @pytest.mark.parametrize("scaled", [False, True])
+@pytest.mark.slow
 def test_every_method_matches_jacfwd_and_hessian_with_several_fields(coordinates, time, scaled, x64):
     # every term of every field up to second order, mixed ones and the Laplacian, against
     # jax.jacfwd / jax.hessian of the network at each point
@@ -176,6 +178,7 @@ def _problem(name, n_residual, dtype, block_size, width=7):
 
 @pytest.mark.parametrize("name", ["convection", "reaction", "wave"])
 @pytest.mark.parametrize("block_size", [16, 50])  # 200 points: 12 blocks + 8 left over; 4 blocks exactly
+@pytest.mark.slow
 def test_blocked_loss_gradient_and_hvp_equal_one_batch(name, block_size, x64):
     one, w0 = _problem(name, 200, x64, None)
     blocked, _ = _problem(name, 200, x64, block_size)
@@ -198,6 +201,7 @@ def test_block_size_resolution_and_errors():
             resolve_block_size(bad, model)
 
 
+@pytest.mark.slow
 def test_hvp_block_batches_equal_vmapped(x64):
     loss, w0 = _problem("wave", 60, x64, None)
     vectors = jax.random.normal(jax.random.PRNGKey(2), (5, w0.shape[0]), x64)

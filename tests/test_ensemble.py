@@ -58,7 +58,8 @@ OPTIMIZERS = {
 }
 
 
-@pytest.mark.parametrize("name", list(OPTIMIZERS))
+# Adam's case in the default suite, every optimizer's under -m slow
+@pytest.mark.parametrize("name", [pytest.param(n, marks=() if n == "adam" else pytest.mark.slow) for n in OPTIMIZERS])
 def test_members_equal_solo_runs(x64, name):
     make, iterations = OPTIMIZERS[name]
     # Adam and NNCG members differ in a setting and a coefficient too; L-BFGS and GD members
@@ -143,6 +144,7 @@ def test_what_may_differ_and_what_may_not(x64):
         train_ensemble([f0, f3], [w0, w3], [[Phase(Adam(), 5)]] * 2)
 
 
+@pytest.mark.slow
 def test_an_ensemble_resumes_from_its_checkpoints_to_the_same_bits(x64):
     members = [_member(seed=k) for k in range(2)]
     phases = [[Phase(Adam([1e-2, 1e-3][k]), 12), Phase(NNCG(rank=4, refresh=2, cg_max_iter=4, seed=k), 4, log_every=1)]

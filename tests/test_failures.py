@@ -118,6 +118,7 @@ def test_read_only_folders_are_refused_by_train_spectrum_and_aggregate(finished,
 
 
 # 3. a write that fails mid-run (a full tmpfs): one line, the checkpoint intact, resume bit-identical
+@pytest.mark.slow
 def test_a_full_disk_mid_run_ends_in_one_line_and_resumes_bit_identically(tmp_path):
     disk = tmp_path / "disk"
     disk.mkdir()
@@ -186,6 +187,7 @@ def test_damaged_metrics_are_refused_at_resume(finished, tmp_path, damage):
              "metrics.jsonl")
 
 
+@pytest.mark.slow
 def test_a_torn_metrics_tail_is_read_past_and_damage_is_named_by_every_reader(finished, tmp_path):
     run = _copy(finished, tmp_path)
     text = (run / "metrics.jsonl").read_text()
@@ -237,6 +239,7 @@ def test_ctrl_c_ends_at_a_chunk_with_a_checkpoint_and_resumes_bit_identically(tm
 
 # 8. aggregate.py on runs of one optimizer alone
 @pytest.mark.parametrize("optimizer", ["gd", "nncg"])
+@pytest.mark.slow
 def test_aggregate_reads_runs_of_one_optimizer_alone(tmp_path, optimizer):
     run = tmp_path / "run"
     assert _train(f"optimizer={optimizer}", "optimizer.iterations=3", f"hydra.run.dir={run}").returncode == 0
@@ -271,6 +274,7 @@ def test_refused_before_any_folder(tmp_path, args, words):
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.slow
 def test_a_quoted_non_ascii_run_folder_works_and_a_capped_rank_is_said(tmp_path):
     folder = tmp_path / "d\u00e9j\u00e0"
     done = _train("optimizer=nncg", "optimizer.iterations=2", "optimizer.rank=5000", f"hydra.run.dir='{folder}'")
@@ -280,6 +284,7 @@ def test_a_quoted_non_ascii_run_folder_works_and_a_capped_rank_is_said(tmp_path)
 
 
 # 11. budgets that say what they do; errors in the user's own terms
+@pytest.mark.slow
 def test_an_lbfgs_budget_is_counted_in_steps_and_said(tmp_path):
     done = _train("optimizer=lbfgs", "optimizer.iterations=100", f"hydra.run.dir={tmp_path / 'run'}")
     assert done.returncode == 0, done.stderr

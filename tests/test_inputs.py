@@ -72,6 +72,7 @@ def cases():
     yield from STRUCTURAL
 
 
+@pytest.mark.slow
 def test_every_malformed_input_is_refused_in_one_line_naming_the_field(train_script):
     tried, refused, problems = 0, 0, []
     for overrides, field in cases():
@@ -135,6 +136,7 @@ FOLDER_CASES = [(c, f) for c in sorted(COMMANDS) for f in ("empty", "torn")] + [
 
 
 @pytest.mark.parametrize("command,folder", FOLDER_CASES)
+@pytest.mark.slow
 def test_every_command_refuses_a_folder_that_is_not_a_readable_run(damaged, command, folder):
     script, *args = COMMANDS[command](damaged / folder)
     done = subprocess.run([sys.executable, str(ROOT / "scripts" / script), *args],

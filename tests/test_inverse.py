@@ -71,6 +71,7 @@ def test_observations_are_the_cole_hopf_solution_plus_seeded_noise():
                                                                        noise=0.1).observed()[1])
 
 
+@pytest.mark.slow
 def test_a_tiny_run_recovers_nu():
     # nu = 0.05 (a smooth solution) from 0.1, 200 observations with noise 0.01
     problem, data, model = _setup(noise=0.01)
@@ -81,6 +82,7 @@ def test_a_tiny_run_recovers_nu():
     assert abs(nu - 0.05) / 0.05 < 0.05, nu  # measured: 0.0508 (1.6%)
 
 
+@pytest.mark.slow
 def test_the_command_line_reports_and_saves_the_learned_value(tmp_path):
     args = ["experiment=burgers_inverse", "pde.nu_true=0.05", "pde.nu=0.1", "optimizer.iterations=60", "model.depth=3",
             "optimizer.switch=50", "model.width=8", "data.points.residual=300", "data.test_points=500",

@@ -58,6 +58,7 @@ def run(tmp_path_factory) -> Path:
     return folder
 
 
+@pytest.mark.slow
 def test_predict_on_a_grid_and_on_points_gives_the_networks_values(run, tmp_path):
     from jpinn.experiment import load_run
 
@@ -91,6 +92,7 @@ def test_predict_on_a_grid_and_on_points_gives_the_networks_values(run, tmp_path
     np.testing.assert_allclose(values[:, 2], u.ravel(), rtol=1e-6)
 
 
+@pytest.mark.slow
 def test_predict_refuses_bad_options_in_one_line(run, tmp_path):
     (tmp_path / "bad.npz").write_bytes(b"not an archive")
     np.savez(tmp_path / "wrong.npz", y=np.zeros(3))

@@ -24,6 +24,7 @@ def _train(*args: str, timeout: int = 600) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=timeout)
 
 
+@pytest.mark.slow
 def test_an_ensemble_writes_one_run_folder_per_member_each_equal_to_its_solo_run(tmp_path, x64):
     out = tmp_path / "ensemble"
     done = _train(*TINY, "dtype=float64", "optimizer=adam", "optimizer.iterations=40",
@@ -71,6 +72,7 @@ def test_bad_ensemble_exits_2_before_any_folder(tmp_path):
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.slow
 def test_local_launcher_runs_a_two_job_sweep_in_parallel_processes(tmp_path):
     done = _train("-m", "launcher=local", "seed=1,2", "optimizer.iterations=20", *TINY,
                   f"hydra.sweep.dir={tmp_path}")

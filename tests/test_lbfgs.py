@@ -228,6 +228,7 @@ def test_iteration_accounting_in_the_driver(tiny_problem):
     np.testing.assert_allclose(np.asarray(rho), 1 / np.sum(np.asarray(s) * np.asarray(y), axis=1), rtol=1e-4)
 
 
+@pytest.mark.slow
 def test_adam_lbfgs_beats_adam_alone_on_a_tiny_pinn(tiny_problem):
     _, _, _, loss, w0 = tiny_problem("convection", width=10, beta=5.0)
     adam = jpinn.train(loss, w0, [jpinn.Phase(Adam(1e-3), 600)], log_every=100, progress=False)

@@ -55,6 +55,7 @@ def _close(a: list[tuple[int, float]], b: list[tuple[int, float]], rel: float = 
     return [s for s, _ in a] == [s for s, _ in b] and all(v == pytest.approx(w, rel=rel) for (_, v), (_, w) in zip(a, b))
 
 
+@pytest.mark.slow
 def test_tensorboard_event_files_hold_every_record(tracked):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
@@ -137,6 +138,7 @@ def test_wandb_offline_run_holds_every_record(tracked):
     assert config["model.width"] == 8 and config["optimizer.name"] == "adam_lbfgs"
 
 
+@pytest.mark.slow
 def test_a_resumed_run_replaces_the_interrupted_points_in_tensorboard(tmp_path):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 

@@ -132,6 +132,7 @@ def test_loss_model_round_trip(tiny_problem):
 
 
 @pytest.mark.parametrize("name", ["convection", "reaction", "wave"])
+@pytest.mark.slow
 def test_loss_gradient_and_hvp_agree_across_derivative_methods(name, tiny_problem, x64):
     from jpinn.linalg import hvp
 

@@ -55,6 +55,7 @@ def test_nncg_minimises_a_convex_quadratic_in_few_steps(x64):
     assert int(infos[0]["hvps"]) == 10 + int(infos[0]["cg_iterations"]) + 1
 
 
+@pytest.mark.slow
 def test_nncg_lowers_the_loss_where_lbfgs_stopped(tiny_problem):
     _, _, _, loss, w0 = tiny_problem("convection", width=10, beta=5.0)
     first = jpinn.train(loss, w0, [jpinn.Phase(Adam(1e-3), 300), jpinn.Phase(LBFGS(), 600)],

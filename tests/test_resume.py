@@ -28,6 +28,7 @@ def _without_time(records):
     return [{k: v for k, v in r.items() if k != "time"} for r in records]
 
 
+@pytest.mark.slow
 def test_resuming_from_every_checkpoint_gives_the_uninterrupted_bits(tiny_problem, tmp_path):
     """Adam -> L-BFGS -> NNCG -> GD with a checkpoint every 3 iterations: the initial one,
     mid-phase ones in all four phases (mid-NNCG: preconditioner, warm start, PRNG key), and
@@ -123,6 +124,7 @@ def reference(tmp_path_factory):
     return folder
 
 
+@pytest.mark.slow
 def test_resume_on_the_command_line_refuses_another_config_or_a_sweep(train_script, reference):
     """(Resuming itself, on the command line, is what the kill test below does.)"""
     assert train_script.precheck(RUN + [f"resume={reference}"]) is None  # a finished run: nothing left
@@ -173,6 +175,7 @@ def kill_and_resume(reference, folder: Path, trials: int, seed: int, kills_per_t
     return counts
 
 
+@pytest.mark.slow
 def test_killed_at_random_moments_a_run_resumes_to_the_same_bits(reference, tmp_path):
     # one trial, with stretched checkpoint writes (the kill most likely lands in one); many
     # trials: test_many_kills (slow)

@@ -22,6 +22,7 @@ def _check(*flags: str) -> list[str]:
     return done.stdout.splitlines()
 
 
+@pytest.mark.slow
 def test_sharded_loss_gradient_and_hvp_equal_single_device():
     lines = _check()
     assert "compiled sharded program reduces across devices: yes" in lines

@@ -245,6 +245,7 @@ def test_a_bad_value_inside_an_experiment_sweep_is_caught_before_any_run(tmp_pat
     assert not (tmp_path / "sweep").exists()
 
 
+@pytest.mark.slow
 def test_a_two_run_sweep_aggregates_into_a_table(tmp_path):
     """`-m` over two seeds of a tiny L-BFGS run, then scripts/aggregate.py on the folder."""
     sweep = tmp_path / "sweep"
@@ -295,6 +296,7 @@ PROBES, LANCZOS_STEPS = 1, 8
 """
 
 
+@pytest.mark.slow
 def test_the_quickstart_notebook_runs(monkeypatch, tmp_path):
     import matplotlib
 

@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 
 TINY = """
@@ -28,6 +30,7 @@ published:
 """
 
 
+@pytest.mark.slow
 def test_suite_writes_the_table(tmp_path):
     config = tmp_path / "suite.yaml"
     config.write_text(TINY)

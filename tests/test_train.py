@@ -216,6 +216,7 @@ def _no_time(records):
     return [{k: v for k, v in r.items() if k != "time"} for r in records]
 
 
+@pytest.mark.slow
 def test_programs_compiled_ahead_give_the_same_run(tiny_problem):
     """The later phases' programs, compiled in the background while the first phase trains,
     give the run a foreground compilation gives, bit for bit; each phase compiles once."""

@@ -175,6 +175,7 @@ def adam_run(tmp_path_factory):
     return folder
 
 
+@pytest.mark.slow
 def test_what_a_resume_cannot_give_is_refused_in_one_line(train_script, adam_run, tmp_path):
     lbfgs_after = tmp_path / "two"  # adam (50), then lbfgs (40): phase 1 is followed by a started phase
     done = _run("optimizer=adam_lbfgs", "optimizer.switch=50", "optimizer.iterations=90", f"hydra.run.dir={lbfgs_after}")
@@ -200,6 +201,7 @@ def test_what_a_resume_cannot_give_is_refused_in_one_line(train_script, adam_run
                                          f"resume={adam_run}"]) is None
 
 
+@pytest.mark.slow
 def test_train_longer_on_the_command_line_equals_the_longer_run(adam_run, tmp_path):
     """The README's "train longer": resume=RUN with a larger budget and an L-BFGS phase
     appended ends with the parameters, test error and (but for the old end's log point)

@@ -77,6 +77,7 @@ def test_exact_solution_of_the_user_problem_has_zero_loss(tmp_path, x64, monkeyp
         assert float(value) < 1e-25
 
 
+@pytest.mark.slow
 def test_user_problem_trains_resumes_plots_aggregates_and_analyses(tmp_path):
     (tmp_path / "my_problems.py").write_text(textwrap.dedent(MODULE))
     run = tmp_path / "run"
@@ -141,6 +142,7 @@ def _fit(problem, points, iterations, width=16, seed=0, transform=None):
     return jpinn.evaluate(loss.model(result.w), problem, reference)
 
 
+@pytest.mark.slow
 def test_poisson_5d_trains_below_stated_error():
     # a 5-D Poisson problem at a tiny size: 300 residual points, width 16, input scaling, the
     # boundary condition imposed exactly by the output transform u = 4^5 prod x_i (1 - x_i) N(x),
@@ -171,6 +173,7 @@ def test_observations_alone_recover_a_known_field():
     assert errors["l2re"] < 5e-2, errors
 
 
+@pytest.mark.slow
 def test_reference_data_from_an_npz_file_and_non_finite_references(tmp_path, train_script):
     (tmp_path / "my_problems.py").write_text(textwrap.dedent(MODULE))
     x, y = np.linspace(0, 1, 21), np.linspace(0, 2, 41)
@@ -193,6 +196,7 @@ def test_reference_data_from_an_npz_file_and_non_finite_references(tmp_path, tra
         assert not (tmp_path / "bad").exists()
 
 
+@pytest.mark.slow
 def test_an_ensemble_of_a_new_problem_equals_its_solo_runs(tmp_path):
     from jpinn.experiment import build, build_ensemble, execute, execute_ensemble
 
