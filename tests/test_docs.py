@@ -39,5 +39,7 @@ def test_the_readme_example_is_the_measured_file():
     block = re.search(r"```python\n(.*?)```", readme, re.S).group(1)
     example = (ROOT / "docs" / "example.py").read_text()
     assert block.strip() in example and example.strip().endswith(block.strip())
+    # the title and one line of what jpinn is, then the two commands, before anything else
     lines = readme.splitlines()
-    assert lines[0] == "```bash" and "jpinn train" in lines[1] and "pytest" in lines[2]
+    assert lines[0] == "# jpinn" and lines[1] == "" and lines[3] == ""
+    assert lines[4] == "```bash" and "jpinn train" in lines[5] and "pytest" in lines[6] and lines[7] == "```"
