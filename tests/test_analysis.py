@@ -247,6 +247,7 @@ def test_hessian_eigenvalues_match_numpy_eigvalsh(x64):
                                atol=1e-9 * np.abs(residual_only).max())
 
 
+@pytest.mark.slow
 def test_condition_sweep_ratio_and_exponent(x64):
     pde = jpinn.pdes.make_pde("convection", beta=1.0)
     model = jpinn.models.MLP(width=3, depth=1, key=jax.random.PRNGKey(0), dtype=x64)
@@ -308,6 +309,7 @@ def test_condition_estimate_converges_before_p_steps_and_matches_the_dense_ratio
     assert not capped.converged and capped.steps == 10 and capped.ratio < estimate.ratio
 
 
+@pytest.mark.slow
 def test_condition_estimate_of_a_small_network_is_exhaustive_and_exact(x64):
     # the review's finding: a 40-step SLQ estimate (lambda_max over the smallest positive Ritz
     # value) was 1.4e5 where the dense ratio is 6.4e7; the estimate runs to the dense value
@@ -384,6 +386,7 @@ def test_cli_writes_every_declared_file(tmp_path, spectrum_script, capsys):
         assert arrays["top/total"][0] > 0
 
 
+@pytest.mark.slow
 def test_cli_refuses_a_folder_that_is_not_a_run(tmp_path, spectrum_script, capsys):
     assert spectrum_script.main([str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip()

@@ -92,6 +92,7 @@ def test_members_equal_solo_runs(x64, name):
         assert len({r.phases[-1].evaluations for r in solo}) > 1
 
 
+@pytest.mark.slow
 def test_members_whose_phases_end_at_different_steps(x64):
     """Member 0 diverges in phase 0, member 1 in phase 1 (Adam at a huge rate), member 2
     runs to the end: each stops while the others run on, each as it would alone."""

@@ -107,6 +107,7 @@ def read_only(tmp_path):
     subprocess.run(["umount", str(target)], capture_output=True)
 
 
+@pytest.mark.slow
 def test_read_only_folders_are_refused_by_train_spectrum_and_aggregate(finished, read_only, tmp_path):
     folder = read_only(finished)
     done = _train("optimizer.iterations=20", f"hydra.run.dir={folder}/new")
@@ -203,6 +204,7 @@ def test_a_torn_metrics_tail_is_read_past_and_damage_is_named_by_every_reader(fi
 
 
 # 5. exit status: a run whose phases all end on a fault
+@pytest.mark.slow
 def test_a_run_whose_every_phase_faults_exits_3(tmp_path):
     done = _train("pde.beta=1e30", "optimizer.iterations=5", f"hydra.run.dir={tmp_path / 'run'}")
     assert done.returncode == 3, done.stderr
@@ -211,6 +213,7 @@ def test_a_run_whose_every_phase_faults_exits_3(tmp_path):
 
 
 # 6. Ctrl-C: a real SIGINT to the child
+@pytest.mark.slow
 def test_ctrl_c_ends_at_a_chunk_with_a_checkpoint_and_resumes_bit_identically(tmp_path):
     run, reference = tmp_path / "run", tmp_path / "reference"
     args = ["optimizer.iterations=3000", "log_every=10", "checkpoint_every=100000"]
@@ -249,6 +252,7 @@ def test_aggregate_reads_runs_of_one_optimizer_alone(tmp_path, optimizer):
 
 
 # 9. a sweep with many overrides: short job folders, the overrides inside them
+@pytest.mark.slow
 def test_a_sweep_with_15_overrides_runs_in_short_job_folders(tmp_path):
     overrides = ["seed=7", "optimizer.learning_rate=0.001", "optimizer.b1=0.9", "optimizer.b2=0.999",
                  "optimizer.eps=1e-08", "pde.beta=2.0", "data.seed=3", "log_every=5", "checkpoint_every=10",
@@ -317,6 +321,7 @@ def test_run_files_follow_the_umask(tmp_path):
 
 
 # 13. a run says what it is doing
+@pytest.mark.slow
 def test_a_run_names_its_folder_first_says_when_it_compiles_and_has_a_help(tmp_path):
     run = tmp_path / "run"
     done = _cli("train.py", *[a for a in TINY if a != "quiet=true"], "optimizer.iterations=5", f"hydra.run.dir={run}")

@@ -6,6 +6,7 @@ and tests/test_nncg.py::test_gd_stops_cleanly_when_armijo_fails.)"""
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 import jpinn
 from jpinn.optim import GD, NNCG, STOP_REASONS, Adam
@@ -44,6 +45,7 @@ def _last_record(result, phase_index):
     return [r for r in result.records if r["phase_index"] == phase_index][-1]
 
 
+@pytest.mark.slow
 def test_a_learning_rate_that_makes_adam_diverge_ends_the_phase(tiny_problem):
     _, _, _, f, w0 = tiny_problem(n_residual=100)
     start = float(f(w0)[0])

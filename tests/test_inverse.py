@@ -25,6 +25,7 @@ def _setup(nu_start=0.1, nu_true=0.05, n=200, noise=0.0, width=16):
     return problem, data, model
 
 
+@pytest.mark.slow
 def test_learned_coefficients_ride_after_the_network_parameters():
     problem, data, model = _setup()
     forward, w_model = jpinn.build_loss(problem, model, data)

@@ -87,6 +87,7 @@ def test_local_launcher_runs_a_two_job_sweep_in_parallel_processes(tmp_path):
         assert device["xla_env"]["XLA_PYTHON_CLIENT_MEM_FRACTION"] == "0.45"
 
 
+@pytest.mark.slow
 def test_an_ensemble_killed_between_its_members_checkpoints_resumes_to_the_same_bits(tmp_path, monkeypatch):
     """The members' checkpoints are written one after another: a crash after member 0 wrote
     snapshot 4 and before member 1 did leaves them at 4 and 3; the resumed ensemble goes on

@@ -70,6 +70,7 @@ def test_tensorboard_event_files_hold_every_record(tracked):
         assert _close([(e.step, e.value) for e in accumulator.Scalars(tag)], expected[tag]), tag
 
 
+@pytest.mark.slow
 def test_mlflow_store_holds_every_record_and_the_config(tracked, monkeypatch):
     from mlflow.tracking import MlflowClient
 
@@ -113,6 +114,7 @@ def _wandb_records(path: Path):
             pending = b""
 
 
+@pytest.mark.slow
 def test_wandb_offline_run_holds_every_record(tracked):
     [log] = list((tracked / "wandb").glob("offline-run-*/run-*.wandb"))
     history, summary, config = {}, {}, {}

@@ -202,6 +202,7 @@ def test_same_config_and_seed_same_metrics(tiny_problem, optimizer):
     assert np.array_equal(np.asarray(first.w), np.asarray(second.w))
 
 
+@pytest.mark.slow
 def test_summary_records_what_reproduces_the_run(reference):
     summary = json.loads((reference / "summary.json").read_text())
     assert summary["seed"] == summary["config"]["seed"] == 123

@@ -68,6 +68,7 @@ def test_a_larger_budget_continues_as_if_given_from_the_start(tiny_problem, tmp_
         assert _without_time([r for r in resumed.records if r["step"] != old_steps]) == _without_time(fresh.records)
 
 
+@pytest.mark.slow
 def test_a_phase_in_progress_grows_and_phases_are_appended(tiny_problem, tmp_path):
     """A checkpoint inside the L-BFGS phase (Ctrl-C, a kill): its budget grows, an NNCG
     phase follows that the first run did not have."""

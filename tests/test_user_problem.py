@@ -116,6 +116,7 @@ def test_user_problem_trains_resumes_plots_aggregates_and_analyses(tmp_path):
     assert name == "Reacting" and l2re == pytest.approx(summary["l2re"], rel=1e-5)
 
 
+@pytest.mark.slow
 def test_bad_user_problem_configs_are_refused_in_one_line(tmp_path):
     (tmp_path / "my_problems.py").write_text(textwrap.dedent(MODULE))
     for extra, field in ((["+pde.d=1.0"], "pde.d"), (["pde.c=nan"], "pde.c"), (["+data.points.wall=5"], "data.points.wall"),
