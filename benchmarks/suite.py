@@ -11,9 +11,9 @@ overrides, the profile's budget and size, the problem's and the optimizer's own 
 suite file marks its setting as this profile's (``profile: NAME`` on the published entry;
 the others are listed under the table with their own setting). A profile may bring its own
 ``common`` overrides and its default ``problems`` and ``optimizers`` lists (the ``pinnacle``
-profile: PINNacle's network, budget and points on the problems whose setting is PINNacle's). A run that fails is a row of its own with the
-error's last line, and the suite goes on. Results: ``benchmarks/results/suite-<profile>-<machine>.md``
-and ``.json`` beside it. Each finished run is also appended at once to ``.runs.jsonl`` beside
+profile: PINNacle's network, budget and points on the problems whose setting is PINNacle's).
+A run that fails is a row of its own with the error's last line, and the suite goes on.
+Results: ``benchmarks/results/suite-<profile>-<machine>.md`` and ``.json`` beside it. Each finished run is also appended at once to ``.runs.jsonl`` beside
 them (its key and exact overrides); ``--resume`` reuses the runs there whose overrides are
 this run's and runs only the rest, so an interrupted suite goes on where it stopped and an
 optimizer added to the suite file later costs only its own runs.
@@ -82,7 +82,7 @@ def _fmt(values, spec=".2e"):
 
 def matches(entry: dict, profile: str) -> bool:
     """A published number sits in the table only for the profile whose setting is its own."""
-    return entry.get("profile") == profile or (entry.get("matches") is True and "profile" not in entry)
+    return entry.get("profile") == profile
 
 
 def table_rows(results: dict, published: list[dict], profile: str = "") -> list[list[str]]:

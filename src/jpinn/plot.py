@@ -39,6 +39,8 @@ from typing import Any
 
 import numpy as np
 
+from .report import OPTIMIZER_LABELS
+
 # the study's three loss components: plot_history's default when a run names none
 STUDY_COMPONENTS = ("residual", "initial", "boundary")
 # |value| below this fraction of a field's largest counts as 0 when choosing its colour map
@@ -70,9 +72,8 @@ SYMBOLS = {
     "nu": "\u03bd", "rho": "\u03c1", "sigma": "\u03c3", "tau": "\u03c4", "omega": "\u03c9", "theta": "\u03b8",
     "c2": "c\u00b2",
 }
-# optimizer phases by name (jpinn.report.OPTIMIZER_LABELS is merged in)
-PHASE_WORDS = {"adam": "Adam", "lbfgs": "L-BFGS", "nncg": "NNCG", "gd": "GD",
-               "gauss_newton": "Gauss\u2013Newton", "arncg": "ARNCG", "ssbfgs": "SSBFGS", "ssbroyden": "SSBroyden"}
+# optimizer phases by name: the tables' labels, with typeset dashes
+PHASE_WORDS = {**OPTIMIZER_LABELS, "gauss_newton": "Gauss\u2013Newton"}
 _COMPONENT_WORDS = {"total": "total loss", "residual": "residual loss", "initial": "initial-condition loss",
                     "boundary": "boundary-condition loss"}
 
@@ -98,11 +99,6 @@ def _finish(plt, fig, path, return_figure: bool):
         return fig
     plt.close(fig)
     return path
-
-
-def _save(plt, fig, path):
-    """Save and close ``fig``; with ``path`` None return it open (a notebook shows it)."""
-    return _finish(plt, fig, path, False)
 
 
 def _dtype(model):
@@ -177,12 +173,7 @@ def problem_title(problem) -> str:
 
 def phase_words(label: str) -> str:
     """An optimizer phase's label in words: ``"lbfgs"`` -> ``"L-BFGS"`` (others unchanged)."""
-    try:
-        from .report import OPTIMIZER_LABELS
-    except ImportError:  # pragma: no cover - report is part of the package
-        OPTIMIZER_LABELS = {}
-    words = {**OPTIMIZER_LABELS, **PHASE_WORDS}
-    return "+".join(words.get(part, part) for part in str(label).split("+"))
+    return "+".join(PHASE_WORDS.get(part, part) for part in str(label).split("+"))
 
 
 _DICT = re.compile(r"\{[^{}]*\}")
@@ -214,13 +205,9 @@ def _pairs(text: str) -> dict | None:
 
 
 def _known_problem(name: str) -> bool:
-    if name in PROBLEM_WORDS:
-        return True
-    try:
-        from .problems import PROBLEMS
-    except ImportError:  # pragma: no cover
-        return False
-    return name in PROBLEMS
+    from .problems import PROBLEMS
+
+    return name in PROBLEM_WORDS or name in PROBLEMS
 
 
 def _dict_words(text: str) -> str:
@@ -522,9 +509,7 @@ class _XAxis:
               "time": "wall-clock time since the start (s)"}
 
     def __init__(self, runs: Sequence[Sequence[dict[str, Any]]], mode: str):
-        if mode not in X_AXES:
-            raise ValueError(f"x: one of {', '.join(X_AXES)}, got {mode!r}")
-        self.mode = mode
+        self.mode = _check_x(mode)
         indices = sorted({r["phase_index"] for records in runs for r in records})
         self.position = {p: j for j, p in enumerate(indices)}
         self.length = {p: max([1] + [r["phase_iteration"] for records in runs for r in records
@@ -686,7 +671,6 @@ def plot_history(records: Sequence[dict[str, Any]], path: str | os.PathLike | No
     switches are dotted lines labelled with the phase they start. A component absent from a
     record is a gap in its line. Returns None, or the open figure with ``return_figure``."""
     plt = _pyplot()
-    _check_x(x)
     records = _with_phase_iterations(records)
     components = history_components(records) if components is None else list(components)
     axis = _XAxis([records], x)
@@ -705,10 +689,6 @@ def plot_history(records: Sequence[dict[str, Any]], path: str | os.PathLike | No
     fig.suptitle("Training loss and gradient norm")
     figure = _finish(plt, fig, path, return_figure)
     return figure if return_figure else None
-
-
-def _phase_switches(records: Sequence[dict[str, Any]]) -> list[int]:
-    return [a["iteration"] for a, r in zip(records, records[1:]) if r["phase_index"] != a["phase_index"]]
 
 
 def plot_curves(curves: Sequence[tuple[str, Sequence[dict[str, Any]]]], path: str | os.PathLike | None = None,
